@@ -1,0 +1,200 @@
+"""Start the real infrastructure as child processes: Temporal dev server, S3, SMTP sink.
+
+Used by the local launcher (``make run``) and by the test fixtures, so both run the
+same binaries the same way. Every port is explicit, so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workflows.ids import SEARCH_ATTRIBUTES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def binary(name: str) -> str:
+    """A binary installed in this virtualenv (temporal, weed), else one on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found: run `make install` first")
+    return found
+
+
+@dataclass
+class ChildProcess:
+    """A named child with its log file; stop() sends SIGTERM, then SIGKILL."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if not self.alive():
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    ports: dict[str, int] | None = None,
+) -> ChildProcess:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log_file = log_path.open("ab")
+    process = subprocess.Popen(
+        list(argv),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        cwd=REPO_ROOT,
+        start_new_session=True,  # its own process group: stop() reaches its children too
+    )
+    log_file.close()
+    return ChildProcess(name, process, log_path, ports or {})
+
+
+def wait_until(
+    check: Callable[[], bool], child: ChildProcess, timeout: float = 60.0, what: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited early:\n{child.tail()}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not ready yet
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{child.name} not ready after {timeout:.0f}s ({what}):\n{child.tail()}")
+
+
+def start_temporal(data_dir: Path, log_dir: Path, port: int = 7233, ui_port: int = 8233) -> ChildProcess:
+    """The Temporal dev server with a SQLite file, the UI, and our search attributes."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        binary("temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--db-filename", str(data_dir / "temporal.sqlite"),
+        "--log-level", "warn",
+        "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", f"{key.name}=Keyword"]
+    child = spawn("temporal", argv, log_dir, ports={"grpc": port, "ui": ui_port})
+    wait_until(lambda: port_open(port) and port_open(ui_port), child, 90, "frontend and UI ports")
+    return child
+
+
+def s3_identity_config(path: Path, access_key: str, secret_key: str) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "permis",
+                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    return path
+
+
+def start_s3(
+    data_dir: Path, log_dir: Path, access_key: str, secret_key: str, s3_port: int = 8333
+) -> ChildProcess:
+    """SeaweedFS (master, volume, filer and S3 gateway in one process), every port explicit."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in (
+        "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc",
+        "metrics",
+    )}
+    ports["s3"] = s3_port
+    config = s3_identity_config(data_dir / "s3-identities.json", access_key, secret_key)
+    argv = [
+        binary("weed"), "server",
+        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-dir={data_dir}",
+        "-volume.max=4", "-master.volumeSizeLimitMB=256",
+        f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
+        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
+        f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
+        "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={ports['s3_grpc']}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-metricsPort={ports['metrics']}",
+        f"-s3.config={config}",
+        "-master.telemetry=false",
+    ]
+    child = spawn("s3", argv, log_dir, ports=ports)
+    wait_until(lambda: _s3_ready(s3_port, access_key, secret_key), child, 90, "S3 gateway")
+    return child
+
+
+def _s3_ready(port: int, access_key: str, secret_key: str) -> bool:
+    from minio import Minio
+
+    client = Minio(f"127.0.0.1:{port}", access_key=access_key, secret_key=secret_key, secure=False)
+    client.list_buckets()
+    return True
+
+
+def start_mail_sink(mail_dir: Path, log_dir: Path, port: int = 1025) -> ChildProcess:
+    """An aiosmtpd server that writes every message it receives to ``mail_dir`` as .eml."""
+    argv = [sys.executable, "-m", "deploy.local.mail_sink", "--port", str(port), "--dir", str(mail_dir)]
+    child = spawn("mail", argv, log_dir, ports={"smtp": port})
+    wait_until(lambda: port_open(port), child, 30, "SMTP port")
+    return child

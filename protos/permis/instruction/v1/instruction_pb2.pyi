@@ -1,0 +1,106 @@
+from permis.common.v1 import dossier_pb2 as _dossier_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    OUTCOME_ACCEPTED: _ClassVar[Outcome]
+    OUTCOME_REJECTED: _ClassVar[Outcome]
+OUTCOME_UNSPECIFIED: Outcome
+OUTCOME_ACCEPTED: Outcome
+OUTCOME_REJECTED: Outcome
+
+class Decision(_message.Message):
+    __slots__ = ("request_number", "outcome", "instructor_id", "reason_code", "reason_text", "decided_at", "neph")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_TEXT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEPH_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    outcome: Outcome
+    instructor_id: str
+    reason_code: str
+    reason_text: str
+    decided_at: str
+    neph: str
+    def __init__(self, request_number: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., instructor_id: _Optional[str] = ..., reason_code: _Optional[str] = ..., reason_text: _Optional[str] = ..., decided_at: _Optional[str] = ..., neph: _Optional[str] = ...) -> None: ...
+
+class InstructionCase(_message.Message):
+    __slots__ = ("request_number", "workflow_id", "department", "dossier", "state", "enqueued_at", "decision")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    DOSSIER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    workflow_id: str
+    department: str
+    dossier: _dossier_pb2.Dossier
+    state: str
+    enqueued_at: str
+    decision: Decision
+    def __init__(self, request_number: _Optional[str] = ..., workflow_id: _Optional[str] = ..., department: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ..., state: _Optional[str] = ..., enqueued_at: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+
+class EnqueueCaseRequest(_message.Message):
+    __slots__ = ("workflow_id", "dossier")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    DOSSIER_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    dossier: _dossier_pb2.Dossier
+    def __init__(self, workflow_id: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ...) -> None: ...
+
+class ListPendingCasesRequest(_message.Message):
+    __slots__ = ("department", "page_size", "page_token")
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    department: str
+    page_size: int
+    page_token: str
+    def __init__(self, department: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPendingCasesResponse(_message.Message):
+    __slots__ = ("cases", "next_page_token")
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    cases: _containers.RepeatedCompositeFieldContainer[InstructionCase]
+    next_page_token: str
+    def __init__(self, cases: _Optional[_Iterable[_Union[InstructionCase, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCaseRequest(_message.Message):
+    __slots__ = ("request_number",)
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    def __init__(self, request_number: _Optional[str] = ...) -> None: ...
+
+class AcceptCaseRequest(_message.Message):
+    __slots__ = ("request_number", "instructor_id")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    instructor_id: str
+    def __init__(self, request_number: _Optional[str] = ..., instructor_id: _Optional[str] = ...) -> None: ...
+
+class RejectCaseRequest(_message.Message):
+    __slots__ = ("request_number", "instructor_id", "reason_code", "reason_text")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_TEXT_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    instructor_id: str
+    reason_code: str
+    reason_text: str
+    def __init__(self, request_number: _Optional[str] = ..., instructor_id: _Optional[str] = ..., reason_code: _Optional[str] = ..., reason_text: _Optional[str] = ...) -> None: ...

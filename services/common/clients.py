@@ -1,0 +1,61 @@
+"""gRPC channels and stubs to the services, built the same way by every caller."""
+
+from __future__ import annotations
+
+import grpc
+
+from permis.ctn.v1 import ctn_pb2_grpc
+from permis.documents.v1 import documents_pb2_grpc
+from permis.identity.v1 import identity_pb2_grpc
+from permis.instruction.v1 import instruction_pb2_grpc
+from permis.photocode.v1 import photocode_pb2_grpc
+from services.common.grpc_server import server_options
+from services.common.settings import Settings
+
+
+def open_channel(address: str, settings: Settings) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=server_options(settings.grpc_max_message_bytes))
+
+
+class ServiceClients:
+    """One channel per service, opened lazily and shared by a process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        if address not in self._channels:
+            self._channels[address] = open_channel(address, self._settings)
+        return self._channels[address]
+
+    @property
+    def identity(self) -> identity_pb2_grpc.IdentityServiceStub:
+        return identity_pb2_grpc.IdentityServiceStub(self._channel(self._settings.identity_address))
+
+    @property
+    def photocode(self) -> photocode_pb2_grpc.PhotoCodeServiceStub:
+        return photocode_pb2_grpc.PhotoCodeServiceStub(
+            self._channel(self._settings.photocode_address)
+        )
+
+    @property
+    def documents(self) -> documents_pb2_grpc.DocumentServiceStub:
+        return documents_pb2_grpc.DocumentServiceStub(
+            self._channel(self._settings.documents_address)
+        )
+
+    @property
+    def ctn(self) -> ctn_pb2_grpc.PreCheckServiceStub:
+        return ctn_pb2_grpc.PreCheckServiceStub(self._channel(self._settings.ctn_address))
+
+    @property
+    def instruction(self) -> instruction_pb2_grpc.InstructionServiceStub:
+        return instruction_pb2_grpc.InstructionServiceStub(
+            self._channel(self._settings.instruction_address)
+        )
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,45 @@
+"""Database plumbing shared by the services: one async engine per service, its own schema.
+
+SQLite (aiosqlite) is the embedded default; PostgreSQL (psycopg) is the production
+database. The same SQLAlchemy 2 models run on both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets readers run beside the writer; busy_timeout waits instead of failing.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def create_schema(engine: AsyncEngine, base: type[DeclarativeBase]) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(base.metadata.create_all)
+
+
+def is_unique_violation(error: Exception) -> bool:
+    """True for a unique-constraint failure on SQLite or PostgreSQL."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "unique" in text or "duplicate key" in text

@@ -1,0 +1,186 @@
+"""Stable error codes, French messages, and their gRPC and HTTP forms.
+
+A service raises ``PermisError``; gRPC carries it as a status whose details hold a
+``google.rpc.ErrorInfo`` (reason = the stable code); the gateway turns it back into
+an RFC 9457 problem with the same code. Workflows raise ``ApplicationError`` whose
+type is the same code, so one catalogue serves every layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "permis.gouv.fr"
+
+
+class ErrorCode(StrEnum):
+    REQUEST_NOT_FOUND = "request_not_found"
+    STEP_OUT_OF_ORDER = "step_out_of_order"
+    MISSING_FIELDS = "missing_fields"
+    INVALID_FIELD = "invalid_field"
+    REQUEST_ALREADY_SUBMITTED = "request_already_submitted"
+    MOTIF_LOCKED = "motif_locked"
+    PHOTO_CODE_UNKNOWN = "photo_code_unknown"
+    PHOTO_CODE_USED = "photo_code_used"
+    PHOTO_CODE_EXPIRED = "photo_code_expired"
+    BOOTH_NOT_APPROVED = "booth_not_approved"
+    UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
+    FILE_TOO_LARGE = "file_too_large"
+    EMPTY_FILE = "empty_file"
+    DOCUMENT_NOT_FOUND = "document_not_found"
+    ACCOUNT_EXISTS = "account_exists"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    NOT_AUTHENTICATED = "not_authenticated"
+    FORBIDDEN = "forbidden"
+    CASE_NOT_FOUND = "case_not_found"
+    CASE_ALREADY_DECIDED = "case_already_decided"
+    JOURNEY_NOT_WAITING = "journey_not_waiting"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+
+
+# The default French message and the gRPC status of each code.
+CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
+    ErrorCode.REQUEST_NOT_FOUND: ("Demande introuvable.", grpc.StatusCode.NOT_FOUND),
+    ErrorCode.STEP_OUT_OF_ORDER: (
+        "Cette étape ne peut pas encore être remplie : complétez d'abord les étapes précédentes.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.MISSING_FIELDS: (
+        "Des champs obligatoires sont manquants.", grpc.StatusCode.INVALID_ARGUMENT
+    ),
+    ErrorCode.INVALID_FIELD: ("Un champ est invalide.", grpc.StatusCode.INVALID_ARGUMENT),
+    ErrorCode.REQUEST_ALREADY_SUBMITTED: (
+        "Cette demande a déjà été envoyée et ne peut plus être modifiée.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.MOTIF_LOCKED: (
+        "Le motif de la demande est validé et ne peut plus être modifié.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.PHOTO_CODE_UNKNOWN: (
+        "Ce code photo/signature numérique est inconnu. Vérifiez sa saisie.",
+        grpc.StatusCode.NOT_FOUND,
+    ),
+    ErrorCode.PHOTO_CODE_USED: (
+        "Ce code photo/signature numérique a déjà été utilisé. "
+        "Un nouveau code est nécessaire pour chaque demande.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.PHOTO_CODE_EXPIRED: (
+        "Ce code photo/signature numérique a expiré (validité de 6 mois).",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.BOOTH_NOT_APPROVED: (
+        "Cette cabine n'est pas agréée « service en ligne ANTS ».",
+        grpc.StatusCode.PERMISSION_DENIED,
+    ),
+    ErrorCode.UNSUPPORTED_FILE_TYPE: (
+        "Format de fichier non accepté : seuls les fichiers PDF, JPEG et PNG sont acceptés.",
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    ErrorCode.FILE_TOO_LARGE: ("Le fichier est trop volumineux.", grpc.StatusCode.INVALID_ARGUMENT),
+    ErrorCode.EMPTY_FILE: ("Le fichier est vide.", grpc.StatusCode.INVALID_ARGUMENT),
+    ErrorCode.DOCUMENT_NOT_FOUND: ("Pièce justificative introuvable.", grpc.StatusCode.NOT_FOUND),
+    ErrorCode.ACCOUNT_EXISTS: (
+        "Un compte existe déjà avec cette adresse électronique.", grpc.StatusCode.ALREADY_EXISTS
+    ),
+    ErrorCode.ACCOUNT_NOT_FOUND: ("Compte introuvable.", grpc.StatusCode.NOT_FOUND),
+    ErrorCode.INVALID_CREDENTIALS: (
+        "Identifiant ou mot de passe incorrect.", grpc.StatusCode.UNAUTHENTICATED
+    ),
+    ErrorCode.NOT_AUTHENTICATED: (
+        "Vous devez être connecté pour effectuer cette démarche.",
+        grpc.StatusCode.UNAUTHENTICATED,
+    ),
+    ErrorCode.FORBIDDEN: (
+        "Vous n'avez pas accès à cette ressource.", grpc.StatusCode.PERMISSION_DENIED
+    ),
+    ErrorCode.CASE_NOT_FOUND: ("Dossier d'instruction introuvable.", grpc.StatusCode.NOT_FOUND),
+    ErrorCode.CASE_ALREADY_DECIDED: (
+        "Ce dossier a déjà fait l'objet d'une décision.", grpc.StatusCode.FAILED_PRECONDITION
+    ),
+    ErrorCode.JOURNEY_NOT_WAITING: (
+        "La démarche n'attend pas de décision d'instruction.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.SERVICE_UNAVAILABLE: (
+        "Le service est momentanément indisponible. Réessayez dans quelques instants.",
+        grpc.StatusCode.UNAVAILABLE,
+    ),
+}
+
+GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 422,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+@dataclass
+class PermisError(Exception):
+    """A refusal the caller can act on: stable code, French message, optional field details."""
+
+    code: ErrorCode
+    message: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = CATALOGUE[self.code][0]
+        super().__init__(self.message)
+
+    @property
+    def grpc_status(self) -> grpc.StatusCode:
+        return CATALOGUE[self.code][1]
+
+    @property
+    def http_status(self) -> int:
+        return GRPC_TO_HTTP.get(self.grpc_status, 500)
+
+    def to_rpc_status(self) -> status_pb2.Status:
+        info = error_details_pb2.ErrorInfo(
+            reason=self.code.value, domain=ERROR_DOMAIN, metadata=self.details
+        )
+        detail = any_pb2.Any()
+        detail.Pack(info)
+        return status_pb2.Status(
+            code=self.grpc_status.value[0], message=self.message, details=[detail]
+        )
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.aio.AioRpcError | grpc.RpcError) -> PermisError | None:
+        """The PermisError a service raised, or None for a transport/unexpected failure."""
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        if status is None:
+            return None
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                if info.domain == ERROR_DOMAIN:
+                    try:
+                        code = ErrorCode(info.reason)
+                    except ValueError:
+                        return None
+                    return cls(code, status.message, dict(info.metadata))
+        return None
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: PermisError) -> None:
+    """End a gRPC call with the error as a rich status (code + ErrorInfo + French message)."""
+    await context.abort_with_status(rpc_status.to_status(error.to_rpc_status()))
+
+

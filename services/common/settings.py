@@ -1,0 +1,94 @@
+"""The one place for settings: every process builds one ``Settings`` from the environment.
+
+Variables are prefixed ``PERMIS_`` (``PERMIS_TEMPORAL_ADDRESS``...). Defaults suit a
+developer's machine; outside development the validator refuses unsafe ones, so a
+misconfigured deployment stops at start-up instead of running with a demo secret.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+
+ServiceName = Literal["identity", "photocode", "documents", "ctn", "instruction"]
+SERVICE_NAMES: tuple[ServiceName, ...] = ("identity", "photocode", "documents", "ctn", "instruction")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PERMIS_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    # Each service owns its database. Empty means a SQLite file <data_dir>/<service>.db.
+    database_url: str = ""
+    log_level: str = "INFO"
+
+    # gRPC addresses: where each service listens and where clients find it.
+    identity_address: str = "127.0.0.1:50051"
+    photocode_address: str = "127.0.0.1:50052"
+    documents_address: str = "127.0.0.1:50053"
+    ctn_address: str = "127.0.0.1:50054"
+    instruction_address: str = "127.0.0.1:50055"
+    grpc_max_message_bytes: int = 16 * 1024 * 1024
+    grpc_shutdown_grace_seconds: float = 10.0
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "permis-journeys"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: str = "permis"
+    s3_secret_key: str = "permis-dev-secret"  # noqa: S105
+    s3_bucket: str = "permis-documents"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_use_tls: bool = False
+    mail_from: str = "ANTS Permis de conduire <ne-pas-repondre@permis.example.fr>"
+
+    session_secret: str = DEV_SECRET
+    session_ttl_minutes: int = 60
+    # Booths approved to issue photo/signature codes ("agréé service en ligne ANTS").
+    approved_booths: list[str] = Field(default_factory=lambda: ["CABINE-DEMO-0001"])
+
+    @model_validator(mode="after")
+    def refuse_unsafe_outside_development(self) -> Settings:
+        if self.environment == "production":
+            problems = []
+            if self.session_secret == DEV_SECRET or len(self.session_secret) < 32:
+                problems.append("PERMIS_SESSION_SECRET must be a secret of 32+ characters")
+            if self.s3_secret_key == "permis-dev-secret":
+                problems.append("PERMIS_S3_SECRET_KEY must be set")
+            if not self.database_url:
+                problems.append("PERMIS_DATABASE_URL must be set (no SQLite in production)")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    def address_of(self, service: ServiceName) -> str:
+        return str(getattr(self, f"{service}_address"))
+
+    def database_url_for(self, service: ServiceName) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,50 @@
+"""Workflow ids, request numbers and search attributes: the one place that names journeys.
+
+Ids carry business meaning so an operator can find a journey in the Temporal UI from
+the request number a candidate reads on the phone: ``inscription-2611K7Q3ZP9A``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from temporalio.common import SearchAttributeKey
+
+INSCRIPTION_PREFIX = "inscription-"
+# Crockford base32 without I, L, O, U: no letters that read like digits.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_request_number(now: datetime) -> str:
+    """YYMM of the creation month, then 8 random characters: ``2611K7Q3ZP9A``."""
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"{now:%y%m}{suffix}"
+
+
+def is_request_number(value: str) -> bool:
+    return (
+        len(value) == 12
+        and value[:4].isdigit()
+        and all(c in _ALPHABET for c in value[4:])
+    )
+
+
+def inscription_workflow_id(request_number: str) -> str:
+    return f"{INSCRIPTION_PREFIX}{request_number}"
+
+
+def request_number_of(workflow_id: str) -> str:
+    return workflow_id.split("-", 1)[1]
+
+
+# Typed search attributes (Keyword). Never one called "Status": the UI hides it.
+REQUEST_NUMBER = SearchAttributeKey.for_keyword("PermisRequestNumber")
+JOURNEY = SearchAttributeKey.for_keyword("PermisJourney")
+MOTIF = SearchAttributeKey.for_keyword("PermisMotif")
+CATEGORY = SearchAttributeKey.for_keyword("PermisCategory")
+DEPARTMENT = SearchAttributeKey.for_keyword("PermisDepartment")
+STAGE = SearchAttributeKey.for_keyword("PermisStage")
+ACCOUNT_ID = SearchAttributeKey.for_keyword("PermisAccountId")
+
+SEARCH_ATTRIBUTES = (REQUEST_NUMBER, JOURNEY, MOTIF, CATEGORY, DEPARTMENT, STAGE, ACCOUNT_ID)
