@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     REQUEST_NOT_FOUND = "request_not_found"
     STEP_OUT_OF_ORDER = "step_out_of_order"
     MISSING_FIELDS = "missing_fields"
+    MISSING_DOCUMENTS = "missing_documents"
+    TOO_YOUNG = "too_young"
     INVALID_FIELD = "invalid_field"
     REQUEST_ALREADY_SUBMITTED = "request_already_submitted"
     MOTIF_LOCKED = "motif_locked"
@@ -54,6 +56,14 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ),
     ErrorCode.MISSING_FIELDS: (
         "Des champs obligatoires sont manquants.", grpc.StatusCode.INVALID_ARGUMENT
+    ),
+    ErrorCode.MISSING_DOCUMENTS: (
+        "Des pièces justificatives obligatoires manquent à la demande.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.TOO_YOUNG: (
+        "L'âge minimum requis pour cette catégorie n'est pas atteint.",
+        grpc.StatusCode.FAILED_PRECONDITION,
     ),
     ErrorCode.INVALID_FIELD: ("Un champ est invalide.", grpc.StatusCode.INVALID_ARGUMENT),
     ErrorCode.REQUEST_ALREADY_SUBMITTED: (
