@@ -23,11 +23,7 @@ def new_request_number(now: datetime) -> str:
 
 
 def is_request_number(value: str) -> bool:
-    return (
-        len(value) == 12
-        and value[:4].isdigit()
-        and all(c in _ALPHABET for c in value[4:])
-    )
+    return len(value) == 12 and value[:4].isdigit() and all(c in _ALPHABET for c in value[4:])
 
 
 def inscription_workflow_id(request_number: str) -> str:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import grpc
-
 from permis.ctn.v1 import ctn_pb2_grpc
 from permis.documents.v1 import documents_pb2_grpc
 from permis.identity.v1 import identity_pb2_grpc
 from permis.instruction.v1 import instruction_pb2_grpc
 from permis.photocode.v1 import photocode_pb2_grpc
+
 from services.common.grpc_server import server_options
 from services.common.settings import Settings
 
 
 def open_channel(address: str, settings: Settings) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=server_options(settings.grpc_max_message_bytes))
+    return grpc.aio.insecure_channel(
+        address, options=server_options(settings.grpc_max_message_bytes)
+    )
 
 
 class ServiceClients:

@@ -55,7 +55,8 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
         grpc.StatusCode.FAILED_PRECONDITION,
     ),
     ErrorCode.MISSING_FIELDS: (
-        "Des champs obligatoires sont manquants.", grpc.StatusCode.INVALID_ARGUMENT
+        "Des champs obligatoires sont manquants.",
+        grpc.StatusCode.INVALID_ARGUMENT,
     ),
     ErrorCode.MISSING_DOCUMENTS: (
         "Des pièces justificatives obligatoires manquent à la demande.",
@@ -99,22 +100,26 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ErrorCode.EMPTY_FILE: ("Le fichier est vide.", grpc.StatusCode.INVALID_ARGUMENT),
     ErrorCode.DOCUMENT_NOT_FOUND: ("Pièce justificative introuvable.", grpc.StatusCode.NOT_FOUND),
     ErrorCode.ACCOUNT_EXISTS: (
-        "Un compte existe déjà avec cette adresse électronique.", grpc.StatusCode.ALREADY_EXISTS
+        "Un compte existe déjà avec cette adresse électronique.",
+        grpc.StatusCode.ALREADY_EXISTS,
     ),
     ErrorCode.ACCOUNT_NOT_FOUND: ("Compte introuvable.", grpc.StatusCode.NOT_FOUND),
     ErrorCode.INVALID_CREDENTIALS: (
-        "Identifiant ou mot de passe incorrect.", grpc.StatusCode.UNAUTHENTICATED
+        "Identifiant ou mot de passe incorrect.",
+        grpc.StatusCode.UNAUTHENTICATED,
     ),
     ErrorCode.NOT_AUTHENTICATED: (
         "Vous devez être connecté pour effectuer cette démarche.",
         grpc.StatusCode.UNAUTHENTICATED,
     ),
     ErrorCode.FORBIDDEN: (
-        "Vous n'avez pas accès à cette ressource.", grpc.StatusCode.PERMISSION_DENIED
+        "Vous n'avez pas accès à cette ressource.",
+        grpc.StatusCode.PERMISSION_DENIED,
     ),
     ErrorCode.CASE_NOT_FOUND: ("Dossier d'instruction introuvable.", grpc.StatusCode.NOT_FOUND),
     ErrorCode.CASE_ALREADY_DECIDED: (
-        "Ce dossier a déjà fait l'objet d'une décision.", grpc.StatusCode.FAILED_PRECONDITION
+        "Ce dossier a déjà fait l'objet d'une décision.",
+        grpc.StatusCode.FAILED_PRECONDITION,
     ),
     ErrorCode.JOURNEY_NOT_WAITING: (
         "La démarche n'attend pas de décision d'instruction.",
@@ -192,5 +197,3 @@ class PermisError(Exception):
 async def abort_with(context: grpc.aio.ServicerContext, error: PermisError) -> None:
     """End a gRPC call with the error as a rich status (code + ErrorInfo + French message)."""
     await context.abort_with_status(rpc_status.to_status(error.to_rpc_status()))
-
-

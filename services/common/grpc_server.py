@@ -94,7 +94,11 @@ async def start_server(
         definition.register(server)
     names = [d.full_name for d in definitions]
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     port = server.add_insecure_port(address)
@@ -116,7 +120,7 @@ async def serve(
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; then report NOT_SERVING and finish in-flight calls."""
-    server, port = await start_server(definitions, address, max_message_bytes=max_message_bytes)
+    server, _ = await start_server(definitions, address, max_message_bytes=max_message_bytes)
     log.info("gRPC %s listening on %s", ", ".join(d.full_name for d in definitions), address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

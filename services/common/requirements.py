@@ -33,8 +33,10 @@ MINIMUM_AGE: dict[Category, int] = {
 
 # EU/EEA and Swiss nationals need no residence permit.
 EEA_NATIONALITIES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IS IT LI LT LU LV MT NL NO PL PT RO SE SI SK CH"
-    .split()
+    (
+        "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IS IT LI LT LU LV MT NL NO PL PT RO SE SI SK "
+        "CH"
+    ).split()
 )
 
 MOTIF_DOCUMENTS: dict[Motif, tuple[DocumentKind, ...]] = {
@@ -49,8 +51,16 @@ MOTIF_DOCUMENTS: dict[Motif, tuple[DocumentKind, ...]] = {
 
 # Heavy categories need a medical opinion from an approved doctor.
 MEDICAL_CATEGORIES = frozenset(
-    {Category.C1, Category.C1E, Category.C, Category.CE, Category.D1, Category.D1E,
-     Category.D, Category.DE}
+    {
+        Category.C1,
+        Category.C1E,
+        Category.C,
+        Category.CE,
+        Category.D1,
+        Category.D1E,
+        Category.D,
+        Category.DE,
+    }
 )
 TRAINING_CATEGORIES = frozenset({Category.AM})
 
@@ -98,3 +108,19 @@ def missing_documents(
     applicant: Applicant, on: date, provided: set[DocumentKind]
 ) -> list[DocumentKind]:
     return [kind for kind in required_documents(applicant, on) if kind not in provided]
+
+
+DOCUMENT_LABELS: dict[DocumentKind, str] = {
+    DocumentKind.IDENTITY_PROOF: "Justificatif d'identité",
+    DocumentKind.PROOF_OF_ADDRESS: "Justificatif de domicile de moins de 6 mois",
+    DocumentKind.JDC_CERTIFICATE: "Certificat de participation à la JDC",
+    DocumentKind.CENSUS_CERTIFICATE: "Attestation de recensement",
+    DocumentKind.RESIDENCE_PERMIT: "Justificatif de la régularité du séjour",
+    DocumentKind.CURRENT_LICENCE: "Copie du permis de conduire actuel",
+    DocumentKind.MEDICAL_OPINION: "Avis médical d'un médecin agréé",
+    DocumentKind.REFERENCE_44_07: "Référence 44/07",
+    DocumentKind.PSYCHOTECHNICAL_TESTS: "Résultat des tests psychotechniques",
+    DocumentKind.TRAINING_CERTIFICATE: "Attestation de formation",
+    DocumentKind.LEGAL_REPRESENTATIVE_ID: "Pièce d'identité du représentant légal",
+    DocumentKind.OTHER: "Autre pièce",
+}

@@ -14,10 +14,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+DEV_SECRET = "dev-only-secret-change-me"
 
 ServiceName = Literal["identity", "photocode", "documents", "ctn", "instruction"]
-SERVICE_NAMES: tuple[ServiceName, ...] = ("identity", "photocode", "documents", "ctn", "instruction")
+SERVICE_NAMES: tuple[ServiceName, ...] = (
+    "identity",
+    "photocode",
+    "documents",
+    "ctn",
+    "instruction",
+)
 
 
 class Settings(BaseSettings):
@@ -48,7 +54,7 @@ class Settings(BaseSettings):
 
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "permis"
-    s3_secret_key: str = "permis-dev-secret"  # noqa: S105
+    s3_secret_key: str = "permis-dev-secret"
     s3_bucket: str = "permis-documents"
     s3_secure: bool = False
     s3_region: str = "us-east-1"

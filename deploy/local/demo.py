@@ -1,0 +1,211 @@
+"""The demo journey: a category-B candidate from account creation to attestation.
+
+Everything goes through the real parts: the HTTP gateway for the candidate, the
+photocode service for the approved booth, the instruction service for the DDT
+instructor. The journey stays visible in the Temporal UI afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from typing import Any, Protocol
+
+import grpc
+import httpx
+from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
+from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
+
+from deploy.local import samples
+from services.common.settings import Settings
+from workflows import ids
+from workflows.models import department_of
+
+DEMO_BOOTH = "CABINE-DEMO-0001"
+DEMO_INSTRUCTOR = "instructeur.demo@ddt-69"
+NEPH = re.compile(r"^\d{12}$")
+
+
+class RunningStack(Protocol):
+    gateway_url: str
+    settings: Settings
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def say(step: str) -> None:
+    print(f"  • {step}", flush=True)
+
+
+def expect(response: httpx.Response, status: int) -> dict[str, Any]:
+    if response.status_code != status:
+        raise DemoFailed(
+            f"{response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text}"
+        )
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def wait_for_stage(
+    http: httpx.AsyncClient, request_number: str, stages: set[str], within: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        view = expect(await http.get(f"/v1/requests/{request_number}"), 200)
+        if view["stage"] in stages:
+            return view
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"la demande est restée à l'étape {view['stage']}")
+        await asyncio.sleep(0.3)
+
+
+async def issue_photo_code(settings: Settings) -> str:
+    async with grpc.aio.insecure_channel(settings.photocode_address) as channel:
+        booth = photocode_pb2_grpc.PhotoCodeServiceStub(channel)
+        code = await booth.IssueCode(
+            photocode_pb2.IssueCodeRequest(
+                booth_id=DEMO_BOOTH,
+                photo=samples.png(),
+                signature=samples.png(60, 20, (20, 20, 20)),
+            )
+        )
+    return str(code.code)
+
+
+async def instructor_accepts(settings: Settings, request_number: str, department: str) -> str:
+    async with grpc.aio.insecure_channel(settings.instruction_address) as channel:
+        ddt = instruction_pb2_grpc.InstructionServiceStub(channel)
+        queue = await ddt.ListPendingCases(
+            instruction_pb2.ListPendingCasesRequest(department=department, page_size=500)
+        )
+        if request_number not in {case.request_number for case in queue.cases}:
+            raise DemoFailed(f"la demande {request_number} n'est pas dans la file de la DDT")
+        decision = await ddt.AcceptCase(
+            instruction_pb2.AcceptCaseRequest(
+                request_number=request_number, instructor_id=DEMO_INSTRUCTOR
+            )
+        )
+    return str(decision.neph)
+
+
+async def inscription_journey(gateway_url: str, settings: Settings) -> str:
+    """Runs the journey and returns the request number; raises DemoFailed otherwise."""
+    email = f"camille.martin.{secrets.token_hex(3)}@example.fr"
+    password = "Permis-de-conduire-2026"
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        account = expect(
+            await http.post(
+                "/v1/accounts",
+                json={
+                    "email": email,
+                    "password": password,
+                    "given_names": "Camille",
+                    "family_name": "Martin",
+                    "birth_date": "2006-04-12",
+                },
+            ),
+            201,
+        )
+        say(f"compte créé pour {email}, identifiant {account['identifier']}")
+        session = expect(
+            await http.post(
+                "/v1/sessions", json={"login": account["identifier"], "password": password}
+            ),
+            200,
+        )
+        http.headers["Authorization"] = f"Bearer {session['token']}"
+        say("connexion par identifiant et mot de passe")
+
+        photo_code = await issue_photo_code(settings)
+        say(f"la cabine agréée {DEMO_BOOTH} remet le code photo/signature {photo_code}")
+
+        view = expect(await http.post("/v1/requests", json={"journey": "inscription"}), 201)
+        number = view["request_number"]
+        say(f"demande d'inscription n° {number} commencée")
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("motif", {"motif": "first_registration", "category": "B"}),
+            (
+                "civil-status",
+                {
+                    "family_name": "Martin",
+                    "given_names": "Camille",
+                    "birth_date": "2006-04-12",
+                    "birth_place": "Lyon",
+                    "birth_country": "FR",
+                    "sex": "F",
+                    "nationality": "FR",
+                },
+            ),
+            (
+                "address",
+                {
+                    "street": "12 rue de la République",
+                    "postal_code": "69002",
+                    "city": "Lyon",
+                    "email": email,
+                    "mobile_phone": "06 12 34 56 78",
+                },
+            ),
+            ("photo-code", {"photo_code": photo_code}),
+        ]
+        for path, body in steps:
+            view = expect(await http.put(f"/v1/requests/{number}/{path}", json=body), 200)
+        say("motif, état civil, adresse et code photo saisis")
+
+        for kind in view["required_documents"]:
+            content = samples.pdf(f"Pièce : {kind}", ["Camille Martin", "Lyon"])
+            files = {"file": (f"{kind}.pdf", content, "application/pdf")}
+            view = expect(
+                await http.post(
+                    f"/v1/requests/{number}/documents", data={"kind": kind}, files=files
+                ),
+                201,
+            )
+        say(f"pièces justificatives déposées : {', '.join(view['required_documents'])}")
+
+        summary = expect(await http.get(f"/v1/requests/{number}/summary"), 200)
+        if not summary["ready_to_submit"]:
+            raise DemoFailed(f"récapitulatif incomplet : {summary['missing_documents']}")
+        expect(await http.post(f"/v1/requests/{number}/submit"), 200)
+        say("demande confirmée et envoyée (courriel de confirmation)")
+
+        view = await wait_for_stage(http, number, {"in_instruction", "rejected"})
+        if view["stage"] != "in_instruction":
+            raise DemoFailed(f"contrôle de forme refusé : {view['pre_check_findings']}")
+        say("contrôle de forme du CTN passé, demande en instruction à la DDT")
+
+        department = department_of(view["address"]["postal_code"])
+        neph = await instructor_accepts(settings, number, department)
+        say(f"l'instructeur {DEMO_INSTRUCTOR} accepte la demande (NEPH {neph})")
+
+        view = await wait_for_stage(http, number, {"accepted", "rejected"})
+        if view["stage"] != "accepted" or not NEPH.match(view["neph"] or ""):
+            raise DemoFailed(f"décision inattendue : {view['stage']} {view.get('neph')}")
+        attestation = await http.get(f"/v1/requests/{number}/attestation")
+        if attestation.status_code != 200 or not attestation.content.startswith(b"%PDF-"):
+            raise DemoFailed("attestation d'inscription introuvable")
+        say(f"attestation d'inscription téléchargée ({len(attestation.content)} octets)")
+        return str(number)
+
+
+async def run_demo(stack: RunningStack) -> bool:
+    settings = stack.settings
+    print("\nParcours de démonstration : inscription au permis B", flush=True)
+    try:
+        number = await inscription_journey(stack.gateway_url, settings)
+    except (DemoFailed, grpc.aio.AioRpcError, httpx.HTTPError) as error:
+        print(f"ÉCHEC du parcours : {error}", flush=True)
+        return False
+    workflow_id = ids.inscription_workflow_id(number)
+    print(
+        f"Parcours terminé : demande {number} acceptée.\n"
+        f"  Temporal UI : {settings.temporal_ui_url}/namespaces/"
+        f"{settings.temporal_namespace}/workflows/{workflow_id}\n"
+        f"  Courriels   : {settings.data_dir / 'mail'}",
+        flush=True,
+    )
+    return True

@@ -1,0 +1,69 @@
+"""The candidate-facing HTTP gateway (FastAPI; OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from services.common.clients import ServiceClients
+from services.common.settings import Settings
+from services.gateway import problems
+from services.gateway.journeys import Journeys
+from services.gateway.routes import accounts, requests, requirements
+
+log = logging.getLogger(__name__)
+
+
+async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
+    """Connect, retrying while the Temporal server starts (launcher and compose)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+            log.info("Temporal not reachable yet at %s, retrying", settings.temporal_address)
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = temporal or await connect_temporal(settings)
+        app.state.settings = settings
+        app.state.clients = ServiceClients(settings)
+        app.state.journeys = Journeys(client, settings)
+        yield
+        await app.state.clients.close()
+
+    app = FastAPI(
+        title="Permis de conduire en ligne",
+        description=(
+            "Passerelle des candidats : compte usager, demande d'inscription au permis de "
+            "conduire, pièces justificatives, suivi de la demande. Les erreurs suivent le "
+            "format *problem details* (RFC 9457) avec un `code` stable et un message en français."
+        ),
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(accounts.router)
+    app.include_router(requests.router)
+    app.include_router(requirements.router)
+
+    @app.get("/healthz", tags=["exploitation"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

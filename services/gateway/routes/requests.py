@@ -1,0 +1,245 @@
+"""The candidate's requests: start, fill each step, upload documents, submit, follow.
+
+Each step is an update of the request's workflow, which refuses steps out of order;
+the gateway first reads the request to check that it belongs to the caller (someone
+else's request is answered 404, so numbers cannot be probed).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from permis.documents.v1 import documents_pb2
+from permis.photocode.v1 import photocode_pb2
+from pydantic import BaseModel, Field
+
+from services.common.errors import ErrorCode, PermisError
+from services.gateway.deps import AccountDep, ClientsDep, JourneysDep, SettingsDep
+from services.gateway.grpc_calls import call
+from services.gateway.journeys import Journeys
+from workflows.models import (
+    AddressStep,
+    CivilStatusStep,
+    DocumentAdded,
+    DocumentKind,
+    Journey,
+    MotifStep,
+    PhotoStep,
+    RemoveDocument,
+    RequestView,
+    Stage,
+)
+
+router = APIRouter(prefix="/v1/requests", tags=["demandes"])
+
+
+class Summary(BaseModel):
+    """Le récapitulatif : tout ce que le candidat s'apprête à envoyer."""
+
+    request: RequestView
+    missing_documents: list[DocumentKind]
+    ready_to_submit: bool
+
+
+async def own_request(journeys: Journeys, request_number: str, account_id: str) -> RequestView:
+    view = await journeys.view(request_number)
+    if view.account_id != account_id:
+        raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+    return view
+
+
+async def own_draft(journeys: Journeys, request_number: str, account_id: str) -> RequestView:
+    view = await own_request(journeys, request_number, account_id)
+    if view.stage != Stage.DRAFT:
+        raise PermisError(ErrorCode.REQUEST_ALREADY_SUBMITTED)
+    return view
+
+
+class NewRequest(BaseModel):
+    journey: Literal[Journey.INSCRIPTION] = Field(
+        description="Démarche : « inscription » pour s'inscrire aux examens du permis de conduire"
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RequestView)
+async def start_request(
+    body: NewRequest, account: AccountDep, journeys: JourneysDep
+) -> RequestView:
+    """Commence une nouvelle demande (« commencer la demande »)."""
+    return await journeys.start_inscription(account.account_id, account.email)
+
+
+@router.get("/{request_number}", response_model=RequestView)
+async def read_request(
+    request_number: str, account: AccountDep, journeys: JourneysDep
+) -> RequestView:
+    """L'état d'avancement de la demande."""
+    return await own_request(journeys, request_number, account.account_id)
+
+
+@router.put("/{request_number}/motif", response_model=RequestView)
+async def set_motif(
+    request_number: str, body: MotifStep, account: AccountDep, journeys: JourneysDep
+) -> RequestView:
+    """Étape 1 : motif de la demande et catégorie (non modifiable une fois validé)."""
+    await own_draft(journeys, request_number, account.account_id)
+    return await journeys.update(request_number, "set_motif", body)
+
+
+@router.put("/{request_number}/civil-status", response_model=RequestView)
+async def set_civil_status(
+    request_number: str, body: CivilStatusStep, account: AccountDep, journeys: JourneysDep
+) -> RequestView:
+    """Étape 2 : état civil du candidat."""
+    await own_draft(journeys, request_number, account.account_id)
+    return await journeys.update(request_number, "set_civil_status", body)
+
+
+@router.put("/{request_number}/address", response_model=RequestView)
+async def set_address(
+    request_number: str, body: AddressStep, account: AccountDep, journeys: JourneysDep
+) -> RequestView:
+    """Étape 3 : adresse et contact (courriel et téléphone portable)."""
+    await own_draft(journeys, request_number, account.account_id)
+    return await journeys.update(request_number, "set_address", body)
+
+
+@router.put("/{request_number}/photo-code", response_model=RequestView)
+async def set_photo_code(
+    request_number: str,
+    body: PhotoStep,
+    account: AccountDep,
+    journeys: JourneysDep,
+    clients: ClientsDep,
+) -> RequestView:
+    """Étape 4 : code photo/signature numérique remis par une cabine agréée."""
+    await own_draft(journeys, request_number, account.account_id)
+    await call(clients.photocode.CheckCode, photocode_pb2.CheckCodeRequest(code=body.photo_code))
+    return await journeys.update(request_number, "set_photo_code", body)
+
+
+@router.post(
+    "/{request_number}/documents", status_code=status.HTTP_201_CREATED, response_model=RequestView
+)
+async def upload_document(
+    request_number: str,
+    kind: Annotated[DocumentKind, Form(description="Nature de la pièce justificative")],
+    file: Annotated[UploadFile, File(description="PDF, JPEG ou PNG")],
+    account: AccountDep,
+    journeys: JourneysDep,
+    clients: ClientsDep,
+    settings: SettingsDep,
+) -> RequestView:
+    """Étape 5 : dépôt d'une pièce justificative (PDF, JPEG ou PNG)."""
+    await own_draft(journeys, request_number, account.account_id)
+    content = await file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise PermisError(ErrorCode.FILE_TOO_LARGE)
+    document = await call(
+        clients.documents.UploadDocument,
+        documents_pb2.UploadDocumentRequest(
+            request_number=request_number,
+            kind=kind.value,
+            filename=file.filename or "piece",
+            content=content,
+            owner_account_id=account.account_id,
+        ),
+    )
+    added = DocumentAdded(
+        document_id=document.document_id,
+        kind=kind,
+        content_type=document.content_type,
+        sha256=document.sha256,
+        size=document.size,
+    )
+    try:
+        return await journeys.update(request_number, "add_document", added)
+    except Exception:
+        # The request refused it: take the stored bytes back so nothing is left orphaned.
+        await call(
+            clients.documents.DeleteDocument,
+            documents_pb2.GetDocumentRequest(document_id=document.document_id),
+        )
+        raise
+
+
+@router.delete("/{request_number}/documents/{document_id}", response_model=RequestView)
+async def remove_document(
+    request_number: str,
+    document_id: str,
+    account: AccountDep,
+    journeys: JourneysDep,
+    clients: ClientsDep,
+) -> RequestView:
+    """Retire une pièce justificative d'une demande non envoyée."""
+    view = await own_draft(journeys, request_number, account.account_id)
+    if all(d.document_id != document_id for d in view.documents):
+        raise PermisError(ErrorCode.DOCUMENT_NOT_FOUND)
+    updated = await journeys.update(
+        request_number, "remove_document", RemoveDocument(document_id=document_id)
+    )
+    await call(
+        clients.documents.DeleteDocument, documents_pb2.GetDocumentRequest(document_id=document_id)
+    )
+    return updated
+
+
+@router.get("/{request_number}/documents/{document_id}")
+async def download_document(
+    request_number: str,
+    document_id: str,
+    account: AccountDep,
+    journeys: JourneysDep,
+    clients: ClientsDep,
+) -> Response:
+    """Télécharge une pièce de la demande, ou l'attestation d'inscription."""
+    view = await own_request(journeys, request_number, account.account_id)
+    known = {d.document_id for d in view.documents} | {view.attestation_document_id}
+    if document_id not in known:
+        raise PermisError(ErrorCode.DOCUMENT_NOT_FOUND)
+    return await _document_response(clients, document_id)
+
+
+@router.get("/{request_number}/attestation")
+async def download_attestation(
+    request_number: str, account: AccountDep, journeys: JourneysDep, clients: ClientsDep
+) -> Response:
+    """L'attestation d'inscription (PDF recto/verso, avec le NEPH) d'une demande acceptée."""
+    view = await own_request(journeys, request_number, account.account_id)
+    if not view.attestation_document_id:
+        raise PermisError(
+            ErrorCode.DOCUMENT_NOT_FOUND,
+            "L'attestation d'inscription sera disponible une fois la demande acceptée.",
+        )
+    return await _document_response(clients, view.attestation_document_id)
+
+
+async def _document_response(clients: ClientsDep, document_id: str) -> Response:
+    content = await call(
+        clients.documents.DownloadDocument,
+        documents_pb2.GetDocumentRequest(document_id=document_id),
+    )
+    filename = content.document.filename or f"{document_id}"
+    return Response(
+        content=content.content,
+        media_type=content.document.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/{request_number}/summary", response_model=Summary)
+async def summary(request_number: str, account: AccountDep, journeys: JourneysDep) -> Summary:
+    """Étape 6 : récapitulatif de la demande avant confirmation."""
+    view = await own_request(journeys, request_number, account.account_id)
+    provided = {d.kind for d in view.documents}
+    missing = [kind for kind in view.required_documents if kind not in provided]
+    ready = view.stage == Stage.DRAFT and view.next_step is None and not missing
+    return Summary(request=view, missing_documents=missing, ready_to_submit=ready)
+
+
+@router.post("/{request_number}/submit", response_model=RequestView)
+async def submit(request_number: str, account: AccountDep, journeys: JourneysDep) -> RequestView:
+    """Étape 7 : confirmation et envoi. Le code photo est alors consommé."""
+    await own_draft(journeys, request_number, account.account_id)
+    return await journeys.update(request_number, "submit")
