@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 import grpc
 import httpx
-from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
-from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
 
 from deploy.local import samples
+from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
+from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
 from services.common.settings import Settings
 from workflows import ids
 from workflows.models import department_of

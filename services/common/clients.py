@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import grpc
+
 from permis.ctn.v1 import ctn_pb2_grpc
 from permis.documents.v1 import documents_pb2_grpc
 from permis.identity.v1 import identity_pb2_grpc
 from permis.instruction.v1 import instruction_pb2_grpc
 from permis.photocode.v1 import photocode_pb2_grpc
-
 from services.common.grpc_server import server_options
 from services.common.settings import Settings
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from permis.identity.v1 import identity_pb2
 
+from permis.identity.v1 import identity_pb2
 from services.common.clients import ServiceClients
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import Settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, status
-from permis.identity.v1 import identity_pb2
 from pydantic import BaseModel, EmailStr, Field
 
+from permis.identity.v1 import identity_pb2
 from services.gateway.deps import AccountDep, ClientsDep
 from services.gateway.grpc_calls import call
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
-from permis.documents.v1 import documents_pb2
-from permis.photocode.v1 import photocode_pb2
 from pydantic import BaseModel, Field
 
+from permis.documents.v1 import documents_pb2
+from permis.photocode.v1 import photocode_pb2
 from services.common.errors import ErrorCode, PermisError
 from services.gateway.deps import AccountDep, ClientsDep, JourneysDep, SettingsDep
 from services.gateway.grpc_calls import call

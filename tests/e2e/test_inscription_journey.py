@@ -1,0 +1,320 @@
+"""End to end: the gateway over HTTP against the whole real stack.
+
+Temporal dev server, SeaweedFS S3, the SMTP sink, the five gRPC services, the worker
+and the gateway all run as child processes, started by the same launcher as `make run`.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from minio import Minio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from deploy.local import samples
+from deploy.local.demo import inscription_journey, issue_photo_code
+from deploy.local.stack import LocalStack
+from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from workflows import ids
+from workflows.models import RequestView
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack.on_free_ports(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def temporal(stack: LocalStack) -> Client:
+    return await Client.connect(
+        stack.settings.temporal_address, data_converter=pydantic_data_converter
+    )
+
+
+@pytest.fixture(scope="module")
+async def accepted_request(stack: LocalStack) -> str:
+    """One complete category-B inscription, driven exactly as the demo does."""
+    return await inscription_journey(stack.gateway_url, stack.settings)
+
+
+@pytest.fixture
+async def candidate(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    """A logged-in candidate with a fresh account."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        address = f"candidat.{datetime.now(UTC).timestamp()}@example.fr"
+        account = (
+            await http.post(
+                "/v1/accounts",
+                json={
+                    "email": address,
+                    "password": "un-mot-de-passe-solide",
+                    "given_names": "Alex",
+                    "family_name": "Durand",
+                    "birth_date": "2004-01-15",
+                },
+            )
+        ).json()
+        session = (
+            await http.post(
+                "/v1/sessions",
+                json={"login": account["identifier"], "password": "un-mot-de-passe-solide"},
+            )
+        ).json()
+        http.headers["Authorization"] = f"Bearer {session['token']}"
+        yield http
+
+
+def mails_for(mail_dir: Path, request_number: str) -> list[email.message.Message]:
+    found = []
+    for path in sorted(mail_dir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes())
+        if request_number in body_of(message):
+            found.append(message)
+    return found
+
+
+def body_of(message: email.message.Message) -> str:
+    part = message.get_payload(decode=True) if not message.is_multipart() else None
+    if part is None:
+        part = next(
+            p.get_payload(decode=True)
+            for p in message.walk()
+            if p.get_content_type() == "text/plain"
+        )
+    return bytes(part).decode(message.get_content_charset() or "utf-8")
+
+
+def subject_of(message: email.message.Message) -> str:
+    return str(make_header(decode_header(message["Subject"])))
+
+
+async def test_journey_reaches_attestation_with_neph(
+    stack: LocalStack, accepted_request: str, candidate: httpx.AsyncClient
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as anonymous:
+        response = await anonymous.get(f"/v1/requests/{accepted_request}")
+    assert response.status_code == 401
+    # Another candidate cannot see it: answered as if it did not exist.
+    response = await candidate.get(f"/v1/requests/{accepted_request}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "request_not_found"
+
+
+async def test_workflow_history_shows_every_service(
+    temporal: Client, accepted_request: str
+) -> None:
+    handle = temporal.get_workflow_handle(ids.inscription_workflow_id(accepted_request))
+    description = await handle.describe()
+    assert description.status is not None and description.status.name == "COMPLETED"
+    history = await handle.fetch_history()
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    for name in (
+        "consume_photo_code",
+        "send_email",
+        "pre_check",
+        "enqueue_for_instruction",
+        "render_attestation",
+    ):
+        assert name in activities, activities
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    assert updates[:4] == ["set_motif", "set_civil_status", "set_address", "set_photo_code"]
+    assert "submit" in updates and updates[-1] == "record_decision"
+    result = await handle.result()
+    neph = result.neph
+    now = datetime.now(UTC)
+    # 12 digits: YY MM of the decision, department 69, prefecture code, order in the month.
+    assert re.fullmatch(rf"{now:%y%m}69\d{{2}}\d{{4}}", neph), neph
+    assert result.stage == "accepted"
+
+
+async def test_emails_reach_the_candidate(stack: LocalStack, accepted_request: str) -> None:
+    messages = mails_for(stack.mail_dir, accepted_request)
+    subjects = [subject_of(m) for m in messages]
+    assert any("Confirmation de l'enregistrement" in s for s in subjects), subjects
+    decision = [m for m in messages if "NEPH" in body_of(m)]
+    assert decision, subjects
+    neph = re.search(r"\b\d{12}\b", body_of(decision[0]))
+    assert neph is not None
+    assert all(m["Message-ID"] for m in messages)
+    assert len({m["Message-ID"] for m in messages}) == len(messages)
+
+
+async def test_documents_are_stored_with_their_bytes(
+    stack: LocalStack, accepted_request: str
+) -> None:
+    settings = stack.settings
+    async with grpc.aio.insecure_channel(settings.documents_address) as channel:
+        documents = documents_pb2_grpc.DocumentServiceStub(channel)
+        listed = await documents.ListDocuments(
+            documents_pb2.ListDocumentsRequest(request_number=accepted_request)
+        )
+    s3 = Minio(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, secure=False)
+    uploads = [d for d in listed.documents if d.kind != "attestation_inscription"]
+    assert {d.kind for d in uploads} >= {"identity_proof", "proof_of_address"}
+    for document in listed.documents:
+        stored = s3.get_object(settings.s3_bucket, document.object_key).read()
+        assert hashlib.sha256(stored).hexdigest() == document.sha256
+        assert document.object_key.startswith(f"requests/{accepted_request}/")
+    for document in uploads:
+        expected = samples.pdf(f"Pièce : {document.kind}", ["Camille Martin", "Lyon"])
+        assert hashlib.sha256(expected).hexdigest() == document.sha256
+        assert document.content_type == "application/pdf"
+
+
+async def test_steps_out_of_order_and_missing_fields(candidate: httpx.AsyncClient) -> None:
+    view = (await candidate.post("/v1/requests", json={"journey": "inscription"})).json()
+    number = view["request_number"]
+
+    response = await candidate.put(
+        f"/v1/requests/{number}/address",
+        json={
+            "street": "1 place Bellecour",
+            "postal_code": "69002",
+            "city": "Lyon",
+            "email": "a@example.fr",
+            "mobile_phone": "0612345678",
+        },
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "step_out_of_order"
+    assert "étape" in response.json()["detail"]
+
+    response = await candidate.put(f"/v1/requests/{number}/motif", json={"category": "B"})
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "missing_fields"
+    assert problem["errors"] == [{"field": "motif", "message": "Champ obligatoire."}]
+
+    response = await candidate.get("/v1/requests/2611ZZZZZZZZ")
+    assert response.status_code == 404 and response.json()["code"] == "request_not_found"
+    response = await candidate.get("/v1/requests/n'importe-quoi")
+    assert response.status_code == 404 and response.json()["code"] == "request_not_found"
+
+    # Nothing was half-written: the request is still at its first step.
+    view = (await candidate.get(f"/v1/requests/{number}")).json()
+    assert view["completed_steps"] == [] and view["next_step"] == "motif"
+
+
+async def _draft_up_to_photo(candidate: httpx.AsyncClient) -> str:
+    number = (await candidate.post("/v1/requests", json={"journey": "inscription"})).json()[
+        "request_number"
+    ]
+    steps = [
+        ("motif", {"motif": "first_registration", "category": "B"}),
+        (
+            "civil-status",
+            {
+                "family_name": "Durand",
+                "given_names": "Alex",
+                "birth_date": "2004-01-15",
+                "birth_place": "Lyon",
+                "sex": "M",
+            },
+        ),
+        (
+            "address",
+            {
+                "street": "1 place Bellecour",
+                "postal_code": "69002",
+                "city": "Lyon",
+                "email": "alex.durand@example.fr",
+                "mobile_phone": "0712345678",
+            },
+        ),
+    ]
+    for path, body in steps:
+        response = await candidate.put(f"/v1/requests/{number}/{path}", json=body)
+        assert response.status_code == 200, response.text
+    return number
+
+
+async def test_photo_codes_unknown_or_used(
+    temporal: Client, candidate: httpx.AsyncClient, accepted_request: str
+) -> None:
+    number = await _draft_up_to_photo(candidate)
+    response = await candidate.put(
+        f"/v1/requests/{number}/photo-code", json={"photo_code": "A" * 22}
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "photo_code_unknown"
+
+    # The code the accepted request spent at submission cannot serve again.
+    handle = temporal.get_workflow_handle(ids.inscription_workflow_id(accepted_request))
+    spent = (await handle.query("view", result_type=RequestView)).photo_code
+    assert spent
+    response = await candidate.put(f"/v1/requests/{number}/photo-code", json={"photo_code": spent})
+    assert response.status_code == 409
+    assert response.json()["code"] == "photo_code_used"
+    assert "nouveau code" in response.json()["detail"]
+
+
+async def test_upload_of_another_type_is_refused_and_nothing_stored(
+    stack: LocalStack, candidate: httpx.AsyncClient
+) -> None:
+    number = await _draft_up_to_photo(candidate)
+    code = await issue_photo_code(stack.settings)
+    response = await candidate.put(f"/v1/requests/{number}/photo-code", json={"photo_code": code})
+    assert response.status_code == 200, response.text
+
+    files = {"file": ("cni.pdf", b"GIF89a not really a pdf", "application/pdf")}
+    response = await candidate.post(
+        f"/v1/requests/{number}/documents", data={"kind": "identity_proof"}, files=files
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "unsupported_file_type"
+    assert "PDF, JPEG et PNG" in response.json()["detail"]
+
+    view = (await candidate.get(f"/v1/requests/{number}")).json()
+    assert view["documents"] == []
+    settings = stack.settings
+    s3 = Minio(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, secure=False)
+    assert list(s3.list_objects(settings.s3_bucket, prefix=f"requests/{number}/")) == []
+
+    # A real PNG is taken, and its bytes come back identical.
+    image = samples.png()
+    response = await candidate.post(
+        f"/v1/requests/{number}/documents",
+        data={"kind": "identity_proof"},
+        files={"file": ("cni.png", image, "image/png")},
+    )
+    assert response.status_code == 201, response.text
+    document = response.json()["documents"][0]
+    assert document["content_type"] == "image/png"
+    downloaded = await candidate.get(f"/v1/requests/{number}/documents/{document['document_id']}")
+    assert downloaded.content == image
+
+
+async def test_requirements_are_public(stack: LocalStack) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        response = await http.get(
+            "/v1/requirements",
+            params={"motif": "first_registration", "category": "B", "birth_date": "2009-05-01"},
+        )
+    body = response.json()
+    assert response.status_code == 200
+    kinds = [d["kind"] for d in body["documents"]]
+    assert "legal_representative_id" in kinds and "census_certificate" in kinds
+    assert body["minimum_age"] == 17
