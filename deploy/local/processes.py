@@ -112,9 +112,10 @@ def wait_until(
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not ready yet
+        except Exception:
             pass
         time.sleep(0.2)
+    child.stop()  # alive but not ready: don't leave it behind for the caller to lose
     raise TimeoutError(f"{child.name} not ready after {timeout:.0f}s ({what}):\n{child.tail()}")
 
 

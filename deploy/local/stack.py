@@ -1,0 +1,489 @@
+"""The local launcher: the whole system as child processes of one command.
+
+    python -m deploy.local.stack run    # start everything, run the demo, stay up until Ctrl-C
+    python -m deploy.local.stack demo   # start everything, run the demo, stop; exit 0 iff it passed
+
+Order: Temporal dev server, S3 (SeaweedFS), mail sink, the five gRPC services, the
+worker, the gateway; each must be healthy before the next part starts, and stopping
+goes in reverse. Children learn their configuration only from ``PERMIS_*`` variables
+built from one ``Settings``, exactly as a container would. ``LocalStack`` is also what
+tests use, with free ports and a temporary data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from deploy.healthcheck import grpc_serving, http_ok
+from deploy.local import processes
+from deploy.local.processes import ChildProcess
+from services.common.settings import SERVICE_NAMES, ServiceName, Settings
+
+HOST = "127.0.0.1"
+Part = Literal["infrastructure", "services", "worker", "gateway"]
+PARTS: tuple[Part, ...] = ("infrastructure", "services", "worker", "gateway")
+T = TypeVar("T")
+# Seconds between SIGTERM and SIGKILL. weed's graceful stop waits forever on its own
+# metadata subscriptions, so it gets a short grace; the rest finish in-flight work.
+STOP_GRACE = {"s3": 3.0}
+DEFAULT_STOP_GRACE = 15.0
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not start; the message says which, and why."""
+
+
+class PortBusyError(StackError):
+    """A port the stack needs is already taken: nothing was started."""
+
+
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
+def port_of(address: str) -> int:
+    """The port of ``host:port`` or of a URL such as ``http://host:port``."""
+    return int(address.rstrip("/").rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """Where everything listens. Defaults are those of ``Settings``, as documented."""
+
+    temporal: int = port_of(_default("temporal_address"))
+    temporal_ui: int = port_of(_default("temporal_ui_url"))
+    s3: int = port_of(_default("s3_endpoint"))
+    smtp: int = _default("smtp_port")
+    gateway: int = _default("gateway_port")
+    services: Mapping[ServiceName, int] = field(
+        default_factory=lambda: {n: port_of(_default(f"{n}_address")) for n in SERVICE_NAMES}
+    )
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        """Ports nobody uses right now, so tests run beside a developer's ``make run``."""
+        free = processes.free_port
+        return cls(free(), free(), free(), free(), free(), {n: free() for n in SERVICE_NAMES})
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every field as the ``PERMIS_*`` variable that makes a child build the same Settings."""
+    env = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if isinstance(value, list | dict):
+            text = json.dumps(value)  # pydantic-settings parses complex fields as JSON
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[f"PERMIS_{name.upper()}"] = text
+    return env
+
+
+def port_taken(port: int, host: str = HOST) -> bool:
+    """True when something listens on ``port`` (a socket in TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class LocalStack:
+    """The system on this machine. ``async with LocalStack(...) as stack:`` starts and stops it."""
+
+    def __init__(
+        self,
+        data_dir: Path = Path("data"),
+        ports: StackPorts | None = None,
+        settings_overrides: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 90.0,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.timeout = timeout
+        ports = ports or StackPorts()
+        overrides = dict(settings_overrides or {})
+        unknown = sorted(set(overrides) - set(Settings.model_fields))
+        if unknown:  # Settings ignores unknown names; a typo here must not pass silently
+            raise ValueError(f"not Settings fields: {', '.join(unknown)}")
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "temporal_address": f"{HOST}:{ports.temporal}",
+            "temporal_ui_url": f"http://{HOST}:{ports.temporal_ui}",
+            "s3_endpoint": f"{HOST}:{ports.s3}",
+            "s3_secure": False,
+            "smtp_host": HOST,
+            "smtp_port": ports.smtp,
+            "gateway_host": HOST,
+            "gateway_port": ports.gateway,
+            **{f"{name}_address": f"{HOST}:{port}" for name, port in ports.services.items()},
+        }
+        # Overrides win; everything below reads addresses back from these Settings.
+        self.settings = Settings(**{**values, **overrides})
+        self.gateway_url = f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
+        self.temporal_client: Client | None = None
+        self._layers: list[list[ChildProcess]] = []  # in start order; stopped in reverse
+
+    # Where things are.
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def temporal_address(self) -> str:
+        return self.settings.temporal_address
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return self.settings.temporal_ui_url
+
+    @property
+    def s3_port(self) -> int:
+        return port_of(self.settings.s3_endpoint)
+
+    @property
+    def children(self) -> list[ChildProcess]:
+        return [child for layer in self._layers for child in layer]
+
+    def child_env(self) -> dict[str, str]:
+        return {**settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
+
+    def ports_needed(self, until: Part = "gateway") -> list[tuple[str, int]]:
+        parts = PARTS[: PARTS.index(until) + 1]
+        needed: list[tuple[str, int]] = []
+        if "infrastructure" in parts:
+            needed += [
+                ("Temporal", port_of(self.temporal_address)),
+                ("l'interface Temporal", port_of(self.temporal_ui_url)),
+                ("S3", self.s3_port),
+                ("SMTP", self.settings.smtp_port),
+            ]
+        if "services" in parts:
+            needed += [
+                (f"le service {n}", port_of(self.settings.address_of(n))) for n in SERVICE_NAMES
+            ]
+        if "gateway" in parts:
+            needed.append(("la passerelle", self.settings.gateway_port))
+        return needed
+
+    def check_ports_free(self, until: Part = "gateway") -> None:
+        busy = [(what, port) for what, port in self.ports_needed(until) if port_taken(port)]
+        if busy:
+            lines = [f"le port {port} ({what}) est déjà utilisé" for what, port in busy]
+            raise PortBusyError(
+                " ; ".join(lines) + " : un autre `make run` tourne-t-il ? Rien n'a été démarré."
+            )
+
+    # Starting.
+    async def start(self, until: Part = "gateway") -> None:
+        """Start every part up to ``until`` (tests stop early); on any failure, stop all."""
+        self.check_ports_free(until)
+        steps: dict[Part, Callable[[], Awaitable[None]]] = {
+            "infrastructure": self.start_infrastructure,
+            "services": self.start_services,
+            "worker": self.start_worker,
+            "gateway": self.start_gateway,
+        }
+        try:
+            for part in PARTS[: PARTS.index(until) + 1]:
+                await steps[part]()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def start_infrastructure(self) -> None:
+        for name in ("temporal", "s3", "mail", *SERVICE_NAMES, "worker", "gateway"):
+            (self.log_dir / f"{name}.log").unlink(missing_ok=True)  # each run's logs are its own
+        settings = self.settings
+        await self._start_blocking(
+            "Temporal",
+            lambda: processes.start_temporal(
+                self.data_dir / "temporal",
+                self.log_dir,
+                port_of(settings.temporal_address),
+                port_of(settings.temporal_ui_url),
+            ),
+        )
+        self.temporal_client = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+        await self._start_blocking(
+            "S3",
+            lambda: processes.start_s3(
+                self.data_dir / "s3",
+                self.log_dir,
+                settings.s3_access_key,
+                settings.s3_secret_key,
+                self.s3_port,
+            ),
+        )
+        await self._start_blocking(
+            "le puits à courriels",
+            lambda: processes.start_mail_sink(self.mail_dir, self.log_dir, settings.smtp_port),
+        )
+
+    async def start_services(self) -> None:
+        children = [self._spawn(name, "-m", f"services.{name}") for name in SERVICE_NAMES]
+        self._layers.append(children)
+        await self._wait_ready(
+            [
+                (child, _bind(grpc_serving, self.settings.address_of(name)), "santé gRPC SERVING")
+                for child, name in zip(children, SERVICE_NAMES, strict=True)
+            ]
+        )
+
+    async def start_worker(self) -> None:
+        started_at = time.time()
+        child = self._spawn("worker", "-m", "workflows.worker")
+        self._layers.append([child])
+        await self._wait_ready(
+            [(child, lambda: self.task_queue_polled(since=started_at), "un poller sur la file")]
+        )
+
+    async def start_gateway(self) -> None:
+        child = self._spawn("gateway", "-m", "services.gateway")
+        self._layers.append([child])
+        await self._wait_ready([(child, _bind(http_ok, f"{self.gateway_url}/healthz"), "/healthz")])
+
+    async def task_queue_polled(self, since: float = 0.0) -> bool:
+        """True when a worker polled the journeys' workflow task queue after ``since``.
+
+        Pollers stay listed for a while after a worker dies, hence the time filter.
+        """
+        assert self.temporal_client is not None, "Temporal is not started"
+        response = await self.temporal_client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=self.settings.temporal_namespace,
+                task_queue=TaskQueue(
+                    name=self.settings.temporal_task_queue,
+                    kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+                ),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        # Timestamps have second precision on some servers: allow for the rounding.
+        return any(p.last_access_time.ToSeconds() >= since - 1 for p in response.pollers)
+
+    def _spawn(self, name: str, *args: str) -> ChildProcess:
+        return processes.spawn(name, [sys.executable, *args], self.log_dir, env=self.child_env())
+
+    async def _start_blocking(self, what: str, start: Callable[[], ChildProcess]) -> None:
+        """Run a blocking ``processes.start_*`` in a thread, keeping its child for stop()."""
+        task = asyncio.ensure_future(asyncio.to_thread(start))
+        try:
+            child = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # A thread cannot be interrupted: let it finish so the child it spawned is stopped.
+            with contextlib.suppress(Exception):
+                self._layers.append([await task])
+            raise
+        except (RuntimeError, TimeoutError) as error:
+            raise StackError(f"{what} n'a pas démarré : {error}") from error
+        self._layers.append([child])
+
+    async def _wait_ready(
+        self, checks: list[tuple[ChildProcess, Callable[[], Awaitable[bool]], str]]
+    ) -> None:
+        """Wait until every check passes; fail fast, with its log, if a child dies."""
+        deadline = time.monotonic() + self.timeout
+        pending = list(checks)
+        while pending:
+            for entry in list(pending):
+                child, check, _ = entry
+                if not child.alive():
+                    raise StackError(
+                        f"{child.name} s'est arrêté au démarrage"
+                        f" (code {child.process.returncode}) ;"
+                        f" fin de {child.log_path} :\n{child.tail()}"
+                    )
+                try:
+                    ready = await check()
+                except Exception:  # not ready yet
+                    ready = False
+                if ready and child.alive():
+                    pending.remove(entry)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise StackError(
+                    "\n\n".join(
+                        f"{child.name} pas prêt après {self.timeout:.0f} s ({what}) ;"
+                        f" fin de {child.log_path} :\n{child.tail()}"
+                        for child, _, what in pending
+                    )
+                )
+            await asyncio.sleep(0.2)
+
+    # Stopping.
+    async def stop(self) -> None:
+        """Stop every child, last started first; a layer's children stop together."""
+        while self._layers:
+            layer = self._layers.pop()
+            if any(child.name == "temporal" for child in layer):
+                self.temporal_client = None
+            await asyncio.gather(
+                *(
+                    asyncio.to_thread(child.stop, STOP_GRACE.get(child.name, DEFAULT_STOP_GRACE))
+                    for child in layer
+                ),
+                return_exceptions=True,
+            )
+
+    async def __aenter__(self) -> LocalStack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def summary(self) -> str:
+        services = ", ".join(f"{n} {self.settings.address_of(n)}" for n in SERVICE_NAMES)
+        rows = [
+            ("Interface Temporal", self.temporal_ui_url),
+            ("Temporal (gRPC)", self.temporal_address),
+            ("Passerelle (API)", f"{self.gateway_url}/docs"),
+            ("S3 (SeaweedFS)", f"http://{self.settings.s3_endpoint}"),
+            ("SMTP", f"{self.settings.smtp_host}:{self.settings.smtp_port}"),
+            ("Courriels reçus", str(self.mail_dir)),
+            ("Journaux", str(self.log_dir)),
+            ("Services gRPC", services),
+        ]
+        width = max(len(label) for label, _ in rows)
+        return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+def _bind(check: Callable[[str], Awaitable[bool]], target: str) -> Callable[[], Awaitable[bool]]:
+    return lambda: check(target)
+
+
+async def play_demo(stack: LocalStack) -> bool:
+    """The demo journey of ``deploy.local.demo``; False if it fails or does not exist yet."""
+    try:
+        from deploy.local.demo import run_demo as demo
+    except ModuleNotFoundError as error:
+        if error.name != "deploy.local.demo":
+            raise
+        print("Pas de démo : deploy/local/demo.py n'existe pas encore.", flush=True)
+        return False
+    try:
+        return bool(await demo(stack))
+    except Exception:  # reported; under `run` the stack stays up for inspection
+        traceback.print_exc()
+        return False
+
+
+async def _unless_stopped(
+    work: Coroutine[Any, Any, T], stop: asyncio.Event
+) -> tuple[bool, T | None]:
+    """Run ``work`` unless ``stop`` is set first; then cancel it. Returns (finished, result)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False, None
+
+
+async def run_command(command: Literal["run", "demo"], data_dir: Path) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, closed terminal
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        stack = LocalStack(data_dir)
+    except ValueError as error:
+        print(f"Configuration invalide : {error}", file=sys.stderr)
+        return 2
+    print(f"Démarrage de permis (journaux dans {stack.log_dir})…", flush=True)
+    try:
+        finished, _ = await _unless_stopped(stack.start(), stop)
+        if not finished:
+            print("Interrompu pendant le démarrage.", flush=True)
+            return 130
+        print("Tout est démarré :\n" + stack.summary(), flush=True)
+        print("Démo : parcours d'une demande d'inscription…", flush=True)
+        finished, passed = await _unless_stopped(play_demo(stack), stop)
+        if not finished:
+            print("Interrompu pendant la démo.", flush=True)
+            return 130
+        print("Démo réussie." if passed else f"Démo en échec (voir {stack.log_dir}).", flush=True)
+        if command == "demo":
+            return 0 if passed else 1
+        print("Le système tourne ; Ctrl-C pour l'arrêter.", flush=True)
+        await stop.wait()
+        return 0
+    except PortBusyError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except StackError as error:
+        print(f"Échec du démarrage : {error}", file=sys.stderr)
+        return 1
+    finally:
+        if stack.children:
+            print("Arrêt…", flush=True)
+            await stack.stop()
+            print("Arrêté.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.local.stack",
+        description="Lance permis en local : Temporal, S3, courriels, services, worker,"
+        " passerelle.",
+    )
+    parser.add_argument(
+        "command",
+        choices=["run", "demo"],
+        help="run : démarre, joue la démo et reste en marche ;"
+        " demo : démarre, joue la démo, arrête",
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    args = parser.parse_args(argv)
+    try:
+        code = asyncio.run(run_command(args.command, args.data_dir))
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    # A process that used a Temporal client can abort at interpreter shutdown
+    # (PRACTICES.md, sdk-python#300): flush and leave without finalizing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
