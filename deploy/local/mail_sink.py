@@ -26,7 +26,7 @@ class KeepEverything:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._counter = count(1)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         received = datetime.now(UTC)
         raw: bytes = envelope.original_content or envelope.content
         name = f"{received:%Y%m%dT%H%M%S%f}-{next(self._counter):05d}.eml"

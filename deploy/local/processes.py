@@ -78,6 +78,16 @@ class ChildProcess:
             return ""
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the launcher dies (even by SIGKILL, e.g. a test
+    runner's timeout), the kernel kills the child too, so nothing is left behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -97,6 +107,7 @@ def spawn(
         env={**os.environ, **(env or {})},
         cwd=REPO_ROOT,
         start_new_session=True,  # its own process group: stop() reaches its children too
+        preexec_fn=_die_with_parent,
     )
     log_file.close()
     return ChildProcess(name, process, log_path, ports or {})
@@ -112,14 +123,16 @@ def wait_until(
         try:
             if check():
                 return
-        except Exception:
+        except Exception:  # not ready yet
             pass
         time.sleep(0.2)
     child.stop()  # alive but not ready: don't leave it behind for the caller to lose
     raise TimeoutError(f"{child.name} not ready after {timeout:.0f}s ({what}):\n{child.tail()}")
 
 
-def start_temporal(data_dir: Path, log_dir: Path, port: int = 7233, ui_port: int = 8233) -> ChildProcess:
+def start_temporal(
+    data_dir: Path, log_dir: Path, port: int = 7233, ui_port: int = 8233
+) -> ChildProcess:
     """The Temporal dev server with a SQLite file, the UI, and our search attributes."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -195,7 +208,8 @@ def _s3_ready(port: int, access_key: str, secret_key: str) -> bool:
 
 def start_mail_sink(mail_dir: Path, log_dir: Path, port: int = 1025) -> ChildProcess:
     """An aiosmtpd server that writes every message it receives to ``mail_dir`` as .eml."""
-    argv = [sys.executable, "-m", "deploy.local.mail_sink", "--port", str(port), "--dir", str(mail_dir)]
+    argv = [sys.executable, "-m", "deploy.local.mail_sink"]
+    argv += ["--port", str(port), "--dir", str(mail_dir)]
     child = spawn("mail", argv, log_dir, ports={"smtp": port})
     wait_until(lambda: port_open(port), child, 30, "SMTP port")
     return child

@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     CASE_ALREADY_DECIDED = "case_already_decided"
     JOURNEY_NOT_WAITING = "journey_not_waiting"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    NEPH_EXHAUSTED = "neph_exhausted"
 
 
 # The default French message and the gRPC status of each code.
@@ -128,6 +129,10 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ErrorCode.SERVICE_UNAVAILABLE: (
         "Le service est momentanément indisponible. Réessayez dans quelques instants.",
         grpc.StatusCode.UNAVAILABLE,
+    ),
+    ErrorCode.NEPH_EXHAUSTED: (
+        "Plus aucun numéro NEPH n'est disponible ce mois-ci pour ce département.",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
     ),
 }
 

@@ -80,8 +80,6 @@ class Settings(BaseSettings):
                 problems.append("PERMIS_SESSION_SECRET must be a secret of 32+ characters")
             if self.s3_secret_key == "permis-dev-secret":
                 problems.append("PERMIS_S3_SECRET_KEY must be set")
-            if not self.database_url:
-                problems.append("PERMIS_DATABASE_URL must be set (no SQLite in production)")
             if problems:
                 raise ValueError("; ".join(problems))
         return self
@@ -92,6 +90,9 @@ class Settings(BaseSettings):
     def database_url_for(self, service: ServiceName) -> str:
         if self.database_url:
             return self.database_url
+        if self.environment == "production":
+            # Only processes that own a database need one (the gateway and worker don't).
+            raise ValueError(f"PERMIS_DATABASE_URL must be set for {service} in production")
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
 from temporalio.common import SearchAttributeIndexedValueType
 
 from services.common.settings import SERVICE_NAMES, Settings
@@ -126,24 +125,7 @@ def test_every_permis_variable_is_a_settings_field() -> None:
     assert unknown == set()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        *SERVICE_NAMES,
-        *(
-            pytest.param(
-                name,
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    raises=ValidationError,
-                    reason="Settings requires PERMIS_DATABASE_URL in production even for"
-                    " processes without a database",
-                ),
-            )
-            for name in ("worker", "gateway")
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", [*SERVICE_NAMES, "worker", "gateway"])
 def test_each_process_environment_makes_valid_production_settings(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
