@@ -198,7 +198,7 @@ async def run_demo(stack: RunningStack) -> bool:
     try:
         number = await inscription_journey(stack.gateway_url, settings)
     except (DemoFailed, grpc.aio.AioRpcError, httpx.HTTPError) as error:
-        print(f"ÉCHEC du parcours : {error}", flush=True)
+        print(f"ÉCHEC du parcours : {error!r}", flush=True)
         return False
     workflow_id = ids.inscription_workflow_id(number)
     print(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -24,7 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from deploy.local import samples
 from deploy.local.demo import inscription_journey, issue_photo_code
-from deploy.local.stack import LocalStack
+from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from workflows import ids
 from workflows.models import RequestView
@@ -33,8 +33,8 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack.on_free_ports(tmp_path_factory.mktemp("stack")) as running:
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    async with LocalStack(tmp_path_factory.mktemp("stack"), StackPorts.free()) as running:
         yield running
 
 
