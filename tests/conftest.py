@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,6 +29,26 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 S3_ACCESS_KEY = "permis-test"
 S3_SECRET_KEY = "permis-test-secret"
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter finalisation once pytest has reported.
+
+    A process that used a Temporal client can abort at shutdown (PRACTICES.md,
+    sdk-python#300), which would turn a green run into exit code 134/139.
+    """
+    if _exit_status and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
 
 
 @pytest.fixture(scope="session")
