@@ -31,6 +31,26 @@ class Motif(StrEnum):
     RETURN_AFTER_CANCELLATION = "return_after_cancellation"
 
 
+class TitleMotif(StrEnum):
+    """Why a title (the licence card) is to be produced: the title-production journey.
+
+    Values never collide with ``Motif`` (the inscription motifs), so one string names one
+    motif whatever the journey.
+    """
+
+    EXAM_SUCCESS_FIRST_TITLE = "exam_success_first_title"
+    EXAM_SUCCESS_NEW_CATEGORY = "exam_success_new_category"
+    LOSS = "loss"
+    THEFT = "theft"
+    DAMAGE = "damage"
+    END_OF_VALIDITY = "end_of_validity"
+    CIVIL_STATUS_CHANGE = "civil_status_change"
+    MILITARY_LICENCE_CONVERSION = "military_licence_conversion"
+    PROFESSIONAL_DIPLOMA = "professional_diploma"
+    AFTER_CANCELLATION = "after_cancellation"
+    AFTER_SUSPENSION = "after_suspension"
+
+
 class Category(StrEnum):
     AM = "AM"
     A1 = "A1"
@@ -96,6 +116,15 @@ class DocumentKind(StrEnum):
     TRAINING_CERTIFICATE = "training_certificate"
     LEGAL_REPRESENTATIVE_ID = "legal_representative_id"
     OTHER = "other"
+    # Title production (demande de fabrication) documents.
+    ASSR2_OR_ASR = "assr2_or_asr"
+    LOSS_DECLARATION = "loss_declaration"
+    THEFT_DECLARATION = "theft_declaration"
+    DAMAGED_LICENCE = "damaged_licence"
+    CIVIL_STATUS_CHANGE_PROOF = "civil_status_change_proof"
+    MILITARY_LICENCE = "military_licence"
+    PROFESSIONAL_DIPLOMA = "professional_diploma"
+    SUSPENSION_DECISION = "suspension_decision"
 
 
 class Strict(BaseModel):
@@ -110,6 +139,29 @@ class MotifStep(Strict):
     category: Category
 
 
+class RepresentativeRelationship(StrEnum):
+    MOTHER = "mother"
+    FATHER = "father"
+    GUARDIAN = "guardian"
+    OTHER = "other"
+
+
+class LegalRepresentative(Strict):
+    """The legal representative of a minor or of a person under guardianship."""
+
+    family_name: str = Field(min_length=1, max_length=80)
+    given_names: str = Field(min_length=1, max_length=120)
+    relationship: RepresentativeRelationship
+    email: EmailStr | None = None
+
+    @field_validator("family_name", "given_names")
+    @classmethod
+    def _letters_only(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("Seuls les lettres, espaces, apostrophes et tirets sont acceptés.")
+        return value
+
+
 class CivilStatusStep(Strict):
     family_name: str = Field(min_length=1, max_length=80)
     given_names: str = Field(min_length=1, max_length=120)
@@ -118,6 +170,8 @@ class CivilStatusStep(Strict):
     birth_country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
     sex: str = Field(pattern=r"^[FM]$")
     nationality: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
+    under_guardianship: bool = False
+    legal_representative: LegalRepresentative | None = None
 
     @field_validator("family_name", "given_names")
     @classmethod
@@ -272,3 +326,30 @@ class RenderAttestation(Strict):
     view: RequestView
     neph: str
     decided_at: datetime
+
+
+# ---- additions for the inscription workflow (handler input, activity outputs) --------
+
+
+class RemoveDocument(Strict):
+    document_id: str
+
+
+class PhotoCodeConsumed(Strict):
+    code: str
+    consumed_by: str
+    consumed_at: str = ""
+
+
+class EmailSent(Strict):
+    message_id: str
+
+
+class InstructionEnqueued(Strict):
+    request_number: str
+    department: str = ""
+    state: str = ""
+
+
+class AttestationRendered(Strict):
+    document_id: str

@@ -1,0 +1,165 @@
+"""The journey's side effects: thin gRPC and SMTP clients, one model in, one model out.
+
+Error contract with the workflow: a business refusal decoded from the gRPC status
+(``PermisError``) becomes a non-retryable ``ApplicationError`` whose type is the stable
+code; anything else (UNAVAILABLE, deadline, connection refused...) is raised as is, so
+Temporal retries it until the service is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage as MimeMessage
+from email.utils import formatdate
+from typing import Any, TypeVar
+
+import aiosmtplib
+import grpc
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from permis.ctn.v1 import ctn_pb2
+from permis.instruction.v1 import instruction_pb2
+from permis.photocode.v1 import photocode_pb2
+from services.common.clients import ServiceClients
+from services.common.errors import ErrorCode, PermisError
+from services.common.settings import Settings
+from workflows.dossier import to_attestation_request, to_dossier
+from workflows.models import (
+    AttestationRendered,
+    ConsumePhotoCode,
+    EmailMessage,
+    EmailSent,
+    EnqueueForInstruction,
+    Finding,
+    InstructionEnqueued,
+    PhotoCodeConsumed,
+    PreCheckOutcome,
+    RenderAttestation,
+    RequestView,
+)
+
+# A permanent SMTP refusal (5xx for the recipient): retrying cannot help.
+EMAIL_REJECTED = "email_rejected"
+# Per-call gRPC deadline: a hung service becomes a retried attempt, not a stuck one.
+GRPC_DEADLINE_SECONDS = 10.0
+MESSAGE_ID_DOMAIN = "permis.example.fr"
+
+T = TypeVar("T")
+
+
+async def _call(rpc: Awaitable[T]) -> T:
+    try:
+        return await rpc
+    except grpc.aio.AioRpcError as error:
+        refusal = PermisError.from_rpc_error(error)
+        if refusal is None or refusal.code is ErrorCode.SERVICE_UNAVAILABLE:
+            raise  # transport or unexpected failure: let Temporal retry
+        raise ApplicationError(
+            refusal.message, refusal.details, type=refusal.code.value, non_retryable=True
+        ) from None
+
+
+def message_id(idempotency_key: str) -> str:
+    return f"<{idempotency_key}@{MESSAGE_ID_DOMAIN}>"
+
+
+def build_mime(message: EmailMessage, sender: str) -> MimeMessage:
+    mime = MimeMessage()
+    mime["From"] = sender
+    mime["To"] = message.to
+    mime["Subject"] = message.subject
+    mime["Date"] = formatdate(localtime=False, usegmt=True)
+    mime["Message-ID"] = message_id(message.idempotency_key)
+    mime.set_content(message.body, subtype="plain", charset="utf-8")
+    return mime
+
+
+class JourneyActivities:
+    def __init__(self, settings: Settings, clients: ServiceClients) -> None:
+        self._settings = settings
+        self._clients = clients
+
+    @activity.defn
+    async def consume_photo_code(self, request: ConsumePhotoCode) -> PhotoCodeConsumed:
+        code = await _call(
+            self._clients.photocode.ConsumeCode(
+                photocode_pb2.ConsumeCodeRequest(
+                    code=request.code, request_number=request.request_number
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return PhotoCodeConsumed(
+            code=code.code, consumed_by=code.consumed_by, consumed_at=code.consumed_at
+        )
+
+    @activity.defn
+    async def send_email(self, message: EmailMessage) -> EmailSent:
+        settings = self._settings
+        try:
+            await aiosmtplib.send(
+                build_mime(message, settings.mail_from),
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username or None,
+                password=settings.smtp_password or None,
+                start_tls=settings.smtp_use_tls,
+                timeout=30,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            raise ApplicationError(
+                f"Adresse refusée par le serveur de courriel : {message.to}",
+                type=EMAIL_REJECTED,
+                non_retryable=True,
+            ) from error
+        return EmailSent(message_id=message_id(message.idempotency_key))
+
+    @activity.defn
+    async def pre_check(self, view: RequestView) -> PreCheckOutcome:
+        result = await _call(
+            self._clients.ctn.CheckDossier(
+                ctn_pb2.CheckDossierRequest(dossier=to_dossier(view)),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return PreCheckOutcome(
+            compliant=result.compliant,
+            findings=[
+                Finding(code=item.code, message=item.message, field=item.field)
+                for item in result.findings
+            ],
+        )
+
+    @activity.defn
+    async def enqueue_for_instruction(self, request: EnqueueForInstruction) -> InstructionEnqueued:
+        case = await _call(
+            self._clients.instruction.EnqueueCase(
+                instruction_pb2.EnqueueCaseRequest(
+                    workflow_id=request.workflow_id, dossier=to_dossier(request.view)
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return InstructionEnqueued(
+            request_number=case.request_number, department=case.department, state=case.state
+        )
+
+    @activity.defn
+    async def render_attestation(self, request: RenderAttestation) -> AttestationRendered:
+        document = await _call(
+            self._clients.documents.RenderAttestation(
+                to_attestation_request(request), timeout=GRPC_DEADLINE_SECONDS * 3
+            )
+        )
+        return AttestationRendered(document_id=document.document_id)
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity, for ``Worker(activities=...)``."""
+        return [
+            self.consume_photo_code,
+            self.send_email,
+            self.pre_check,
+            self.enqueue_for_instruction,
+            self.render_attestation,
+        ]

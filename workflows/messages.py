@@ -1,0 +1,235 @@
+"""What the inscription journey says to people, in French: emails and one-line statuses.
+
+Pure functions of the request view (no clock, no I/O) so the workflow can call them
+and replay them. Idempotency keys are built here too: one per (request, event), so a
+retried email activity always sends the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, timezone
+
+from services.common.requirements import DOCUMENT_LABELS
+from workflows.models import DocumentKind, EmailMessage, Finding, RequestView, Stage, Step
+
+CET = timezone(timedelta(hours=1), "CET")
+CEST = timezone(timedelta(hours=2), "CEST")
+SIGNATURE = (
+    "Cordialement,\n"
+    "L'Agence Nationale des Titres Sécurisés (ANTS)\n\n"
+    "Ce message est envoyé automatiquement : merci de ne pas y répondre."
+)
+
+STEP_LABELS: dict[Step, str] = {
+    Step.MOTIF: "Motif de la demande",
+    Step.CIVIL_STATUS: "État civil",
+    Step.ADDRESS: "Adresse et contact",
+    Step.PHOTO: "Photo et signature",
+    Step.DOCUMENTS: "Pièces justificatives",
+}
+
+NEW_REQUEST_RULE = (
+    "Une demande rejetée est définitive : pour poursuivre, vous devez déposer une nouvelle "
+    "demande en ligne, avec un nouveau code photo/signature numérique (le code utilisé pour "
+    "cette demande n'est plus valable). Apportez le plus grand soin à la saisie des "
+    "informations et aux pièces justificatives."
+)
+
+
+def _last_sunday(year: int, month: int) -> datetime:
+    last_day = datetime(year, month + 1, 1, tzinfo=UTC) - timedelta(days=1)
+    return last_day - timedelta(days=(last_day.weekday() + 1) % 7)
+
+
+def paris_time(moment: datetime) -> datetime:
+    """Metropolitan French time by the EU summer-time rule (switches at 01:00 UTC on the
+    last Sundays of March and October). Computed, not read from the tz database: the
+    sandbox refuses ZoneInfo, and replay must not depend on the machine's tzdata."""
+    utc = moment.astimezone(UTC)
+    summer_starts = _last_sunday(utc.year, 3).replace(hour=1)
+    summer_ends = _last_sunday(utc.year, 10).replace(hour=1)
+    return utc.astimezone(CEST if summer_starts <= utc < summer_ends else CET)
+
+
+def local_date(moment: datetime) -> str:
+    """A date as a French reader expects it, in metropolitan French time: 26/11/2025."""
+    return f"{paris_time(moment):%d/%m/%Y}"
+
+
+def document_list(kinds: Iterable[DocumentKind]) -> str:
+    return ", ".join(DOCUMENT_LABELS.get(kind, kind.value) for kind in kinds)
+
+
+def recipient(view: RequestView, account_email: str) -> str:
+    """The contact address given at the address step, else the account's."""
+    return str(view.address.email) if view.address else account_email
+
+
+def _greeting(view: RequestView) -> str:
+    if view.civil_status is None:
+        return "Bonjour,"
+    return f"Bonjour {view.civil_status.given_names} {view.civil_status.family_name},"
+
+
+def _category(view: RequestView) -> str:
+    return view.motif.category.value if view.motif else ""
+
+
+def idempotency_key(view: RequestView, event: str) -> str:
+    # Dots and dashes only: the key becomes the left part of a Message-ID.
+    return f"inscription-{view.request_number}.{event}"
+
+
+def confirmation(view: RequestView, to: str) -> EmailMessage:
+    submitted = local_date(view.submitted_at) if view.submitted_at else ""
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre demande d'inscription au permis de conduire (catégorie {_category(view)}) "
+        f"a bien été enregistrée le {submitted}.",
+        f"Numéro de la demande : {view.request_number}",
+        "",
+        "Et maintenant ?",
+        "1. Votre demande est transmise au Centre de Traitement et des Numérisations (CTN) "
+        "pour un premier contrôle de forme.",
+        "2. Elle est ensuite instruite par le service instructeur de la DDT de votre "
+        "département.",
+        "3. Un courriel vous informera de la décision. Si votre demande est acceptée, vous "
+        "pourrez télécharger votre attestation d'inscription depuis votre espace personnel.",
+        "",
+        "Vous pouvez suivre l'avancement de votre demande à tout moment depuis votre espace "
+        "personnel.",
+    ]
+    if view.motif is not None and view.motif.category.value == "B":
+        lines += [
+            "",
+            "Pour une inscription en catégorie B, le récépissé de dépôt de votre demande vous "
+            "permet de commencer votre apprentissage sur les voies ouvertes à la circulation "
+            "publique.",
+        ]
+    lines += ["", SIGNATURE]
+    return EmailMessage(
+        to=to,
+        subject=f"Confirmation de l'enregistrement de votre demande n° {view.request_number}",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "confirmation"),
+    )
+
+
+def pre_check_rejection(view: RequestView, to: str) -> EmailMessage:
+    reasons = [f"- {finding.message}" for finding in view.pre_check_findings] or [
+        "- Le dossier n'est pas conforme."
+    ]
+    lines = [
+        _greeting(view),
+        "",
+        f"Le contrôle de forme de votre demande n° {view.request_number} par le Centre de "
+        "Traitement et des Numérisations (CTN) a relevé les anomalies suivantes :",
+        *reasons,
+        "",
+        "Votre demande est donc rejetée.",
+        "",
+        NEW_REQUEST_RULE,
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Rejet de votre demande n° {view.request_number}",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "pre-check-rejection"),
+    )
+
+
+def acceptance(view: RequestView, to: str) -> EmailMessage:
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre demande d'inscription n° {view.request_number} au permis de conduire "
+        f"(catégorie {_category(view)}) a été acceptée par le service instructeur.",
+        "",
+        f"Votre numéro NEPH est : {view.neph}",
+        "Conservez-le : il deviendra le numéro de votre permis de conduire.",
+        "",
+        "Votre attestation d'inscription est disponible dans votre espace personnel, "
+        "rubrique « Mes démarches ». Téléchargez-la et imprimez-la en recto/verso sur une "
+        "seule feuille.",
+        "Elle doit obligatoirement être présentée à l'inspecteur du permis de conduire le jour "
+        "de l'examen, avec votre pièce d'identité. Sans cette attestation, l'examen sera "
+        "reporté.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre demande n° {view.request_number} a été acceptée",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "decision"),
+    )
+
+
+def instruction_rejection(view: RequestView, to: str) -> EmailMessage:
+    decision = view.decision
+    reason = (decision.reason_text or decision.reason_code) if decision else ""
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre demande d'inscription n° {view.request_number} au permis de conduire "
+        "a été rejetée par le service instructeur.",
+        "",
+        f"Motif du rejet : {reason or 'non précisé'}",
+        "",
+        NEW_REQUEST_RULE,
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Rejet de votre demande n° {view.request_number}",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "decision"),
+    )
+
+
+def findings_summary(findings: list[Finding]) -> str:
+    return " ; ".join(finding.message for finding in findings) or "dossier non conforme"
+
+
+def current_details(view: RequestView) -> str:
+    """One plain sentence for the operator (Temporal UI) on where the request stands."""
+    number = view.request_number
+    match view.stage:
+        case Stage.DRAFT:
+            if view.next_step is None:
+                return f"Demande {number} en cours de saisie : prête à être envoyée."
+            return (
+                f"Demande {number} en cours de saisie : étape suivante « "
+                f"{STEP_LABELS[view.next_step]} »."
+            )
+        case Stage.SUBMITTED:
+            return f"Demande {number} envoyée : confirmation en cours d'envoi au candidat."
+        case Stage.PRE_CHECK:
+            return f"Demande {number} au contrôle de forme du CTN."
+        case Stage.IN_INSTRUCTION:
+            department = view.address.department if view.address else "?"
+            return (
+                f"Demande {number} en attente de la décision du service instructeur "
+                f"(DDT du département {department})."
+            )
+        case Stage.ACCEPTED:
+            return (
+                f"Demande {number} acceptée : NEPH {view.neph}, attestation d'inscription "
+                f"{view.attestation_document_id}."
+            )
+        case Stage.REJECTED:
+            if view.decision is not None:
+                reason = view.decision.reason_text or view.decision.reason_code
+                return f"Demande {number} rejetée par le service instructeur : {reason}."
+            return (
+                f"Demande {number} rejetée au contrôle de forme : "
+                f"{findings_summary(view.pre_check_findings)}."
+            )
+        case Stage.ABANDONED:
+            return f"Demande {number} abandonnée : non envoyée dans le délai de 90 jours."
+    return f"Demande {number} : {view.stage_label}."

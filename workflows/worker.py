@@ -1,0 +1,105 @@
+"""The journey worker: ``python -m workflows.worker``.
+
+Runs the inscription workflow and its activities on ``settings.temporal_task_queue``
+until SIGTERM/SIGINT, then shuts down gracefully: it stops polling, lets running
+activities finish (up to ``GRACEFUL_SHUTDOWN``) and closes its gRPC channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from services.common.clients import ServiceClients
+from services.common.settings import Settings
+from workflows.activities import JourneyActivities
+from workflows.inscription import InscriptionWorkflow
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+CONNECT_ATTEMPTS = 30
+
+log = logging.getLogger("permis.worker")
+
+
+def build_worker(
+    client: Client, settings: Settings, clients: ServiceClients, *, task_queue: str | None = None
+) -> Worker:
+    activities = JourneyActivities(settings, clients)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=[InscriptionWorkflow],
+        activities=activities.all(),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """Connect, waiting for a Temporal server that is still starting (local launcher)."""
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError as error:
+            if attempt == CONNECT_ATTEMPTS:
+                raise
+            log.warning(
+                "Temporal not reachable at %s (%s); retrying", settings.temporal_address, error
+            )
+            await asyncio.sleep(min(attempt, 5))
+    raise AssertionError("unreachable")
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings)
+    clients = ServiceClients(settings)
+    worker = build_worker(client, settings, clients)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.create_task(worker.run())
+    log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        if not running.done():
+            log.info("stopping: letting running activities finish")
+            await worker.shutdown()
+        await running  # re-raises a worker failure
+    finally:
+        stopped.cancel()
+        await clients.close()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    code = 0
+    try:
+        asyncio.run(serve(settings))
+    except Exception:
+        log.exception("worker failed")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal core can abort at interpreter shutdown (sdk-python#300): leave directly.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
