@@ -8,12 +8,15 @@ import zlib
 
 
 def pdf(title: str, lines: list[str] | None = None) -> bytes:
-    """A one-page PDF with a title and a few lines, as a scanned document would be."""
+    """A one-page PDF with a title and a few lines, as a scanned document would be.
+
+    Invariant mode leaves out the creation date and random document id, so the same
+    arguments always give the same bytes (tests compare stored sha256 with them)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()
-    page = canvas.Canvas(buffer, pagesize=A4)
+    page = canvas.Canvas(buffer, pagesize=A4, invariant=1)
     page.setFont("Helvetica-Bold", 16)
     page.drawString(72, 770, title)
     page.setFont("Helvetica", 11)

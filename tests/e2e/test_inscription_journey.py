@@ -117,7 +117,9 @@ async def test_journey_reaches_attestation_with_neph(
 async def test_workflow_history_shows_every_service(
     temporal: Client, accepted_request: str
 ) -> None:
-    handle = temporal.get_workflow_handle(ids.inscription_workflow_id(accepted_request))
+    handle = temporal.get_workflow_handle(
+        ids.inscription_workflow_id(accepted_request), result_type=RequestView
+    )
     description = await handle.describe()
     assert description.status is not None and description.status.name == "COMPLETED"
     history = await handle.fetch_history()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from inscription_scenarios import FakeServices, running_worker, start_journey
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.workflows.inscription_scenarios import FakeServices, running_worker, start_journey
 from workflows.ids import SEARCH_ATTRIBUTES
 from workflows.inscription import InscriptionWorkflow
 from workflows.models import Stage

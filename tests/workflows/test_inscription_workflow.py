@@ -6,7 +6,13 @@ import asyncio
 from datetime import date
 
 import temporalio.api.sdk.v1
-from inscription_scenarios import (
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Replayer
+
+from services.common.errors import ErrorCode
+from tests.workflows.inscription_scenarios import (
     NEPH,
     FakeServices,
     Handle,
@@ -25,12 +31,6 @@ from inscription_scenarios import (
     start_journey,
     wait_for_stage,
 )
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import ApplicationError
-from temporalio.worker import Replayer
-
-from services.common.errors import ErrorCode
 from workflows import ids
 from workflows.inscription import InscriptionWorkflow
 from workflows.models import (
@@ -59,7 +59,11 @@ async def test_happy_path_to_accepted(temporal_client: Client) -> None:
     assert result.neph == NEPH
     assert result.attestation_document_id == f"att-{number}"
     assert [change.stage for change in result.history] == [
-        Stage.DRAFT, Stage.SUBMITTED, Stage.PRE_CHECK, Stage.IN_INSTRUCTION, Stage.ACCEPTED
+        Stage.DRAFT,
+        Stage.SUBMITTED,
+        Stage.PRE_CHECK,
+        Stage.IN_INSTRUCTION,
+        Stage.ACCEPTED,
     ]
     assert result.history[-1].label == "Demande acceptée"
     assert result.submitted_at is not None
@@ -145,8 +149,11 @@ async def test_steps_out_of_order_and_motif_locked(temporal_client: Client) -> N
         view = await handle.execute_update(
             InscriptionWorkflow.set_address,
             AddressStep(
-                street="3 place Bellecour", postal_code="13001", city="Marseille",
-                email="lea@example.fr", mobile_phone="0712345678",
+                street="3 place Bellecour",
+                postal_code="13001",
+                city="Marseille",
+                email="lea@example.fr",
+                mobile_phone="0712345678",
             ),
         )
         assert view.address is not None and view.address.city == "Marseille"
@@ -170,7 +177,8 @@ async def test_submit_refused_with_missing_documents(temporal_client: Client) ->
         handle = await start_journey(temporal_client, task_queue)
         view = await fill_until_photo(handle)
         assert view.required_documents == [
-            DocumentKind.IDENTITY_PROOF, DocumentKind.PROOF_OF_ADDRESS
+            DocumentKind.IDENTITY_PROOF,
+            DocumentKind.PROOF_OF_ADDRESS,
         ]
         identity = document(DocumentKind.IDENTITY_PROOF)
         view = await handle.execute_update(InscriptionWorkflow.add_document, identity)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from inscription_scenarios import NEPH, address, civil_status, document, motif_step
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -24,6 +23,7 @@ from services.common.clients import ServiceClients
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition, start_server
 from services.common.settings import Settings
+from tests.workflows.inscription_scenarios import NEPH, address, civil_status, document, motif_step
 from workflows.activities import JourneyActivities
 from workflows.models import (
     ConsumePhotoCode,

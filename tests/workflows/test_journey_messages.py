@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from inscription_scenarios import NEPH, address, civil_status, decision, document, motif_step
-
+from tests.workflows.inscription_scenarios import (
+    NEPH,
+    address,
+    civil_status,
+    decision,
+    document,
+    motif_step,
+)
 from workflows import messages
 from workflows.dossier import to_dossier
 from workflows.models import (
@@ -46,9 +52,7 @@ def view(**changes: object) -> RequestView:
 def test_confirmation_email() -> None:
     email = messages.confirmation(view(), TO)
     assert email.to == TO
-    assert email.subject == (
-        "Confirmation de l'enregistrement de votre demande n° 2511ABCDEFGH"
-    )
+    assert email.subject == ("Confirmation de l'enregistrement de votre demande n° 2511ABCDEFGH")
     assert email.idempotency_key == "inscription-2511ABCDEFGH.confirmation"
     assert email.body.startswith("Bonjour Léa Marie Dupont,")
     assert "enregistrée le 01/07/2025" in email.body
@@ -98,7 +102,9 @@ def test_current_details_and_labels() -> None:
 def test_dossier_from_view() -> None:
     dossier = to_dossier(view())
     assert (dossier.request_number, dossier.journey, dossier.account_id) == (
-        "2511ABCDEFGH", "inscription", "acc-1"
+        "2511ABCDEFGH",
+        "inscription",
+        "acc-1",
     )
     assert (dossier.motif, dossier.category) == ("first_registration", "B")
     assert dossier.civil_status.given_names == "Léa Marie"

@@ -43,8 +43,13 @@ async def test_worker_process_polls_then_stops_on_sigterm(
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workflows.worker",
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "workflows.worker",
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         async with asyncio.timeout(20):
