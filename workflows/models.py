@@ -9,7 +9,7 @@ them through Temporal with the pydantic data converter. Validators here are pure
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
@@ -233,6 +233,9 @@ class DocumentAdded(Strict):
     content_type: str
     sha256: str
     size: int
+    # Date the document was issued, as the candidate declares it (required for the proof
+    # of address, which the CTN wants less than 6 months old).
+    issued_on: date | None = None
 
 
 # ---- workflow input, decision, output ------------------------------------------------
@@ -242,6 +245,10 @@ class StartInscription(Strict):
     request_number: str
     account_id: str
     account_email: EmailStr
+    # How long a request may wait for the DDT before a reminder, then an escalation.
+    # Part of the input so each journey keeps the delays it started with.
+    instruction_reminder_after: timedelta = timedelta(days=15)
+    instruction_escalation_after: timedelta = timedelta(days=30)
 
 
 class Outcome(StrEnum):
@@ -258,16 +265,24 @@ class Decision(Strict):
     neph: str = ""
 
 
-class StatusChange(Strict):
-    stage: Stage
-    at: datetime
-    label: str
-
-
 class Finding(Strict):
     code: str
     message: str
     field: str = ""
+
+
+class PreCheckVerdict(Strict):
+    """A CTN agent's finding that a request is not compliant (which rejects it)."""
+
+    agent_id: str
+    decided_at: datetime
+    findings: list[Finding] = Field(min_length=1)
+
+
+class StatusChange(Strict):
+    stage: Stage
+    at: datetime
+    label: str
 
 
 class RequestView(Strict):
@@ -292,6 +307,11 @@ class RequestView(Strict):
     decision: Decision | None = None
     neph: str | None = None
     attestation_document_id: str | None = None
+    # The récépissé de dépôt (category B inscriptions), produced at submission.
+    receipt_document_id: str | None = None
+    # Reminders sent to the DDT while the request waited for a decision.
+    instruction_reminders: int = 0
+    pre_check_verdict: PreCheckVerdict | None = None
     history: list[StatusChange] = Field(default_factory=list)
 
 
