@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import grpc
 import pytest
-from conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
 from minio.error import S3Error
 from pypdf import PdfReader
 from sqlalchemy.exc import IntegrityError
@@ -132,7 +132,7 @@ async def service(
         yield Running(documents_pb2_grpc.DocumentServiceStub(channel), servicer, settings)
     finally:
         await channel.close()
-        await server.stop(None)
+        await server.stop(5)  # let in-flight handlers give their connections back
         await engine.dispose()
 
 

@@ -134,13 +134,13 @@ def test_page_tokens_round_trip_and_bad_ones_are_refused() -> None:
 class WaitingJourney:
     """Waits for the DDT's decision, like the inscription journey does."""
 
-    def __init__(self) -> None:
+    @workflow.init  # the input is known before any update is validated
+    def __init__(self, waiting: bool) -> None:
         self.decision: Decision | None = None
-        self.waiting = False
+        self.waiting = waiting
 
     @workflow.run
     async def run(self, waiting: bool) -> Decision:
-        self.waiting = waiting
         await workflow.wait_condition(
             lambda: self.decision is not None and workflow.all_handlers_finished()
         )
@@ -211,7 +211,7 @@ async def service(
         )
     finally:
         await channel.close()
-        await server.stop(None)
+        await server.stop(5)  # let in-flight handlers give their connections back
         await engine.dispose()
 
 
@@ -475,10 +475,13 @@ async def test_decision_survives_temporal_outage_and_retry_delivers(service: Run
 async def test_concurrent_accepts_get_distinct_nephs(service: Running) -> None:
     journeys = await asyncio.gather(*(service.journey("2A" if i % 2 else "2B") for i in range(20)))
 
-    decisions = await asyncio.gather(
-        *(service.stub.AcceptCase(accept(dossier.request_number)) for dossier, _ in journeys)
+    outcomes = await asyncio.gather(
+        *(service.stub.AcceptCase(accept(dossier.request_number)) for dossier, _ in journeys),
+        return_exceptions=True,
     )
 
+    decisions = [o for o in outcomes if isinstance(o, instruction_pb2.Decision)]
+    assert len(decisions) == 20, [o for o in outcomes if isinstance(o, BaseException)]
     nephs = [d.neph for d in decisions]
     assert len(set(nephs)) == 20
     assert all(rules.is_well_formed_neph(n) for n in nephs)

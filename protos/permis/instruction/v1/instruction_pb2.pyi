@@ -36,7 +36,7 @@ class Decision(_message.Message):
     def __init__(self, request_number: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., instructor_id: _Optional[str] = ..., reason_code: _Optional[str] = ..., reason_text: _Optional[str] = ..., decided_at: _Optional[str] = ..., neph: _Optional[str] = ...) -> None: ...
 
 class InstructionCase(_message.Message):
-    __slots__ = ("request_number", "workflow_id", "department", "dossier", "state", "enqueued_at", "decision")
+    __slots__ = ("request_number", "workflow_id", "department", "dossier", "state", "enqueued_at", "decision", "delivered_at")
     REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class InstructionCase(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
     request_number: str
     workflow_id: str
     department: str
@@ -51,7 +52,8 @@ class InstructionCase(_message.Message):
     state: str
     enqueued_at: str
     decision: Decision
-    def __init__(self, request_number: _Optional[str] = ..., workflow_id: _Optional[str] = ..., department: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ..., state: _Optional[str] = ..., enqueued_at: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    delivered_at: str
+    def __init__(self, request_number: _Optional[str] = ..., workflow_id: _Optional[str] = ..., department: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ..., state: _Optional[str] = ..., enqueued_at: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., delivered_at: _Optional[str] = ...) -> None: ...
 
 class EnqueueCaseRequest(_message.Message):
     __slots__ = ("workflow_id", "dossier")

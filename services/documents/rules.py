@@ -1,0 +1,282 @@
+"""Pure rules of the document service: what a file is, what it may be called, how long a
+link lives, and the attestation d'inscription itself (rendered in memory, no I/O).
+
+The type of a file is read from its first bytes, never from its name or from the
+content type the browser sent: a renamed executable stays refused.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import PureWindowsPath
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfgen import canvas
+
+from services.common.errors import ErrorCode, PermisError
+from workflows.ids import is_request_number
+from workflows.models import DocumentKind
+
+PDF = "application/pdf"
+JPEG = "image/jpeg"
+PNG = "image/png"
+
+# (magic prefix, content type); the notice accepts files, scans or photos in these formats.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", PDF),
+    (b"\xff\xd8\xff", JPEG),
+    (b"\x89PNG\r\n\x1a\n", PNG),
+)
+EXTENSIONS: dict[str, str] = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png"}
+
+# Documents the service produces itself: one per request and kind, never uploaded.
+ATTESTATION_KIND = "attestation_inscription"
+GENERATED_KINDS = frozenset({ATTESTATION_KIND})
+UPLOADABLE_KINDS = frozenset(kind.value for kind in DocumentKind)
+
+DEFAULT_URL_TTL_SECONDS = 300
+MAX_URL_TTL_SECONDS = 3600
+MAX_FILENAME_CHARS = 120
+
+_UNSAFE_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+NEPH_PATTERN = re.compile(r"^\d{12}$")
+
+
+def detect_content_type(content: bytes) -> str | None:
+    """The content type given by the magic bytes, or None for anything else."""
+    for magic, content_type in _MAGIC:
+        if content.startswith(magic):
+            return content_type
+    return None
+
+
+def check_upload(content: bytes, max_bytes: int) -> str:
+    """The detected content type of an acceptable upload; raises the refusal otherwise."""
+    if not content:
+        raise PermisError(ErrorCode.EMPTY_FILE)
+    if len(content) > max_bytes:
+        raise PermisError(
+            ErrorCode.FILE_TOO_LARGE,
+            f"Le fichier est trop volumineux (maximum {max_bytes // (1024 * 1024) or 1} Mo).",
+            {"max_bytes": str(max_bytes)},
+        )
+    content_type = detect_content_type(content)
+    if content_type is None:
+        raise PermisError(ErrorCode.UNSUPPORTED_FILE_TYPE)
+    return content_type
+
+
+def check_request_number(request_number: str) -> str:
+    # The request number becomes part of the object key: only well-formed ones get there.
+    if not request_number:
+        raise PermisError(ErrorCode.MISSING_FIELDS, details={"field": "request_number"})
+    if not is_request_number(request_number):
+        raise PermisError(
+            ErrorCode.INVALID_FIELD, "Numéro de demande invalide.", {"field": "request_number"}
+        )
+    return request_number
+
+
+def check_uploadable_kind(kind: str) -> str:
+    if kind not in UPLOADABLE_KINDS:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD, "Type de pièce justificative inconnu.", {"field": "kind"}
+        )
+    return kind
+
+
+def sanitise_filename(filename: str, content_type: str) -> str:
+    """A display name without any path part or control character, ending like its type.
+
+    Both separators are stripped whatever the client's OS; an empty result falls back
+    to ``document.<ext>``. The extension follows the detected type, so a file named
+    ``photo.exe`` that is really a JPEG is shown as ``photo.exe.jpg``.
+    """
+    extension = EXTENSIONS[content_type]
+    name = PureWindowsPath(filename.replace("/", "\\")).name  # drops C:\, ../ and dirs
+    name = unicodedata.normalize("NFC", name)
+    name = _UNSAFE_FILENAME_CHARS.sub("_", name).strip().lstrip(".").strip()
+    stem = name
+    if name.lower().endswith(extension) or (
+        content_type == JPEG and name.lower().endswith(".jpeg")
+    ):
+        stem, extension = name[: name.rfind(".")], name[name.rfind(".") :]
+    stem = stem[: MAX_FILENAME_CHARS - len(extension)].rstrip(" .")
+    return f"{stem or 'document'}{extension}"
+
+
+def object_key(request_number: str, document_id: str) -> str:
+    return f"requests/{request_number}/{document_id}"
+
+
+def url_ttl_seconds(requested: int) -> int:
+    """Unset or non-positive means the default; longer than an hour is cut to an hour."""
+    if requested <= 0:
+        return DEFAULT_URL_TTL_SECONDS
+    return min(requested, MAX_URL_TTL_SECONDS)
+
+
+# ---- the attestation d'inscription ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttestationData:
+    request_number: str
+    neph: str
+    family_name: str
+    given_names: str
+    birth_date: date
+    birth_place: str
+    category: str
+    department: str
+    decided_at: datetime
+    address_line: str = ""
+
+
+def parse_attestation(
+    *,
+    request_number: str,
+    neph: str,
+    family_name: str,
+    given_names: str,
+    birth_date: str,
+    birth_place: str,
+    category: str,
+    department: str,
+    decided_at: str,
+    address_line: str = "",
+) -> AttestationData:
+    """Validated attestation content; MISSING_FIELDS / INVALID_FIELD name the faulty field."""
+    check_request_number(request_number)
+    values = {
+        "neph": neph, "family_name": family_name, "given_names": given_names,
+        "birth_date": birth_date, "birth_place": birth_place, "category": category,
+        "department": department, "decided_at": decided_at,
+    }
+    missing = [name for name, value in values.items() if not value.strip()]
+    if missing:
+        raise PermisError(ErrorCode.MISSING_FIELDS, details={"fields": ",".join(missing)})
+    if not NEPH_PATTERN.match(neph):
+        raise PermisError(
+            ErrorCode.INVALID_FIELD, "NEPH invalide (12 chiffres).", {"field": "neph"}
+        )
+    try:
+        born = date.fromisoformat(birth_date)
+    except ValueError:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD, "Date de naissance invalide.", {"field": "birth_date"}
+        ) from None
+    try:
+        decided = datetime.fromisoformat(decided_at)
+    except ValueError:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD, "Date de décision invalide.", {"field": "decided_at"}
+        ) from None
+    if decided.tzinfo is None:
+        decided = decided.replace(tzinfo=UTC)
+    return AttestationData(
+        request_number=request_number, neph=neph, family_name=family_name.strip(),
+        given_names=given_names.strip(), birth_date=born, birth_place=birth_place.strip(),
+        category=category.strip(), department=department.strip(), decided_at=decided,
+        address_line=address_line.strip(),
+    )
+
+
+def _french_date(value: date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def _decision_day(decided_at: datetime) -> date:
+    # Shown as the prefecture would date it: the day in metropolitan French time.
+    try:
+        return decided_at.astimezone(ZoneInfo("Europe/Paris")).date()
+    except ZoneInfoNotFoundError:
+        return decided_at.astimezone(UTC).date()
+
+
+VERSO_INSTRUCTIONS: tuple[str, ...] = (
+    "Imprimez ce document en recto/verso sur une seule feuille.",
+    "Présentez-le obligatoirement à l'inspecteur du permis de conduire chargé de "
+    "l'évaluation, le jour de l'examen,",
+    "en plus des pièces habituelles :",
+    "  - une pièce d'identité en cours de validité ;",
+    "  - pour l'apprentissage anticipé de la conduite (AAC), le livret d'apprentissage ;",
+    "  - le cas échéant, votre permis de conduire.",
+    "L'absence de l'attestation d'inscription entraînera le report de l'examen.",
+    "Le numéro NEPH figurant au recto est votre numéro de dossier : il deviendra",
+    "le numéro de votre permis de conduire. Conservez-le.",
+)
+
+
+def render_attestation(data: AttestationData) -> bytes:
+    """The two-page PDF (recto: who and what; verso: the notice's instructions).
+
+    ``invariant`` makes the bytes depend on the content only, so rendering twice gives
+    the same file and the same sha256.
+    """
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)
+    pdf.setTitle("Attestation d'inscription au permis de conduire")
+    pdf.setAuthor("Agence Nationale des Titres Sécurisés")
+    pdf.setSubject(f"NEPH {data.neph}")
+    width, height = A4
+    left = 20 * mm
+
+    # Recto
+    pdf.setFont("Helvetica", 10)
+    pdf.drawString(left, height - 20 * mm, "RÉPUBLIQUE FRANÇAISE")
+    pdf.drawString(left, height - 25 * mm, f"Préfecture - département {data.department}")
+    pdf.setFont("Helvetica-Bold", 18)
+    pdf.drawCentredString(width / 2, height - 45 * mm, "Attestation d'inscription")
+    pdf.drawCentredString(width / 2, height - 53 * mm, "au permis de conduire")
+    pdf.setFont("Helvetica", 11)
+    pdf.drawCentredString(
+        width / 2, height - 70 * mm, "NEPH (numéro d'enregistrement préfectoral harmonisé)"
+    )
+    pdf.setFont("Helvetica-Bold", 30)
+    pdf.drawCentredString(width / 2, height - 85 * mm, data.neph)
+
+    rows = [
+        ("Nom de famille", data.family_name.upper()),
+        ("Prénom(s)", data.given_names),
+        ("Né(e) le", _french_date(data.birth_date)),
+        ("à", data.birth_place),
+        ("Catégorie demandée", data.category),
+        ("Département", data.department),
+        ("Date de la décision", _french_date(_decision_day(data.decided_at))),
+        ("Numéro de demande", data.request_number),
+    ]
+    if data.address_line:
+        rows.insert(4, ("Adresse", data.address_line))
+    y = height - 110 * mm
+    for label, value in rows:
+        pdf.setFont("Helvetica", 12)
+        pdf.drawString(left, y, f"{label} :")
+        pdf.setFont("Helvetica-Bold", 12)
+        pdf.drawString(left + 55 * mm, y, value)
+        y -= 9 * mm
+    pdf.setFont("Helvetica-Oblique", 9)
+    pdf.drawString(
+        left, 20 * mm, "Document à imprimer en recto/verso - voir les consignes au verso."
+    )
+    pdf.showPage()
+
+    # Verso
+    pdf.setFont("Helvetica-Bold", 16)
+    pdf.drawString(left, height - 30 * mm, "Consignes")
+    pdf.setFont("Helvetica", 11)
+    y = height - 45 * mm
+    for line in VERSO_INSTRUCTIONS:
+        pdf.drawString(left, y, line)
+        y -= 8 * mm
+    pdf.setFont("Helvetica-Oblique", 9)
+    pdf.drawString(left, 20 * mm, f"NEPH {data.neph} - demande {data.request_number}")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()

@@ -1,0 +1,238 @@
+"""DocumentService: supporting documents and the attestation d'inscription.
+
+Bytes go to S3 first, then the row; a row that cannot be written takes its object
+with it, so nothing half-written is ever visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from services.common.db import create_schema, is_unique_violation, make_engine, make_sessionmaker
+from services.common.errors import ErrorCode, PermisError
+from services.common.grpc_server import ServiceDefinition, not_found_if_missing
+from services.common.settings import Settings
+from services.documents import rules
+from services.documents.storage import (
+    Base,
+    DocumentRow,
+    ObjectStore,
+    find_generated,
+    get_document,
+    insert_document,
+    list_documents,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = documents_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name
+
+
+def to_proto(row: DocumentRow) -> documents_pb2.Document:
+    return documents_pb2.Document(
+        document_id=row.id,
+        request_number=row.request_number,
+        kind=row.kind,
+        filename=row.filename,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
+        object_key=row.object_key,
+        created_at=row.created_at.isoformat(),
+        owner_account_id=row.owner_account_id,
+    )
+
+
+def new_row(
+    *,
+    request_number: str,
+    kind: str,
+    filename: str,
+    content_type: str,
+    content: bytes,
+    owner_account_id: str,
+    generated: bool = False,
+) -> DocumentRow:
+    document_id = str(uuid.uuid4())
+    return DocumentRow(
+        id=document_id,
+        request_number=request_number,
+        kind=kind,
+        filename=filename,
+        content_type=content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        object_key=rules.object_key(request_number, document_id),
+        owner_account_id=owner_account_id,
+        generated=generated,
+        created_at=datetime.now(UTC),
+    )
+
+
+class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        objects: ObjectStore,
+        max_upload_bytes: int,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.objects = objects
+        self.max_upload_bytes = max_upload_bytes
+
+    async def _store(self, row: DocumentRow, content: bytes) -> None:
+        """Object first, then row; if the row fails, the object goes too."""
+        await self.objects.put(row.object_key, content, row.content_type, row.sha256)
+        try:
+            await insert_document(self.sessionmaker, row)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.objects.remove(row.object_key)
+            raise
+
+    async def _row(self, document_id: str) -> DocumentRow:
+        if not document_id:
+            raise PermisError(ErrorCode.MISSING_FIELDS, details={"field": "document_id"})
+        async with self.sessionmaker() as session:
+            row: DocumentRow = not_found_if_missing(
+                await get_document(session, document_id), ErrorCode.DOCUMENT_NOT_FOUND
+            )
+            return row
+
+    async def UploadDocument(
+        self, request: documents_pb2.UploadDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.Document:
+        rules.check_request_number(request.request_number)
+        rules.check_uploadable_kind(request.kind)
+        content = bytes(request.content)
+        content_type = rules.check_upload(content, self.max_upload_bytes)
+        row = new_row(
+            request_number=request.request_number,
+            kind=request.kind,
+            filename=rules.sanitise_filename(request.filename, content_type),
+            content_type=content_type,
+            content=content,
+            owner_account_id=request.owner_account_id,
+        )
+        await self._store(row, content)
+        log.info("stored %s %s for %s", row.kind, row.id, row.request_number)
+        return to_proto(row)
+
+    async def GetDocument(
+        self, request: documents_pb2.GetDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.Document:
+        return to_proto(await self._row(request.document_id))
+
+    async def DownloadDocument(
+        self, request: documents_pb2.GetDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.DocumentContent:
+        row = await self._row(request.document_id)
+        content = await self.objects.get(row.object_key)
+        return documents_pb2.DocumentContent(document=to_proto(row), content=content)
+
+    async def ListDocuments(
+        self, request: documents_pb2.ListDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.ListDocumentsResponse:
+        rules.check_request_number(request.request_number)
+        async with self.sessionmaker() as session:
+            rows = await list_documents(session, request.request_number)
+        return documents_pb2.ListDocumentsResponse(documents=[to_proto(row) for row in rows])
+
+    async def DeleteDocument(
+        self, request: documents_pb2.GetDocumentRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.DeleteDocumentResponse:
+        """Idempotent: deleting an unknown (or already deleted) document answers False."""
+        if not request.document_id:
+            raise PermisError(ErrorCode.MISSING_FIELDS, details={"field": "document_id"})
+        async with self.sessionmaker.begin() as session:
+            row = await get_document(session, request.document_id)
+            if row is None:
+                return documents_pb2.DeleteDocumentResponse(deleted=False)
+            await session.delete(row)
+            await session.flush()
+            # Inside the transaction: if S3 refuses, the row stays and both remain in place.
+            await self.objects.remove(row.object_key)
+        log.info("deleted %s %s of %s", row.kind, row.id, row.request_number)
+        return documents_pb2.DeleteDocumentResponse(deleted=True)
+
+    async def GetDownloadUrl(
+        self, request: documents_pb2.GetDownloadUrlRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.DownloadUrl:
+        row = await self._row(request.document_id)
+        ttl = timedelta(seconds=rules.url_ttl_seconds(request.ttl_seconds))
+        expires_at = datetime.now(UTC) + ttl
+        url = await self.objects.presigned_get(row.object_key, ttl, row.content_type, row.filename)
+        return documents_pb2.DownloadUrl(url=url, expires_at=expires_at.isoformat())
+
+    async def RenderAttestation(
+        self, request: documents_pb2.RenderAttestationRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.Document:
+        data = rules.parse_attestation(
+            request_number=request.request_number,
+            neph=request.neph,
+            family_name=request.family_name,
+            given_names=request.given_names,
+            birth_date=request.birth_date,
+            birth_place=request.birth_place,
+            category=request.category,
+            department=request.department,
+            decided_at=request.decided_at,
+            address_line=request.address_line,
+        )
+        existing = await self._generated(data.request_number)
+        if existing is not None:
+            return to_proto(existing)
+        content = await asyncio.to_thread(rules.render_attestation, data)
+        row = new_row(
+            request_number=data.request_number,
+            kind=rules.ATTESTATION_KIND,
+            filename=f"attestation-inscription-{data.neph}.pdf",
+            content_type=rules.PDF,
+            content=content,
+            owner_account_id=request.owner_account_id,
+            generated=True,
+        )
+        try:
+            await self._store(row, content)
+        except IntegrityError as error:
+            # A concurrent call won the race: its document is the one.
+            winner = await self._generated(data.request_number)
+            if not is_unique_violation(error) or winner is None:
+                raise
+            return to_proto(winner)
+        log.info("attestation %s rendered for %s", row.id, row.request_number)
+        return to_proto(row)
+
+    async def _generated(self, request_number: str) -> DocumentRow | None:
+        async with self.sessionmaker() as session:
+            return await find_generated(session, request_number, rules.ATTESTATION_KIND)
+
+
+def definition(servicer: DocumentServicer) -> ServiceDefinition:
+    return ServiceDefinition(
+        SERVICE_NAME,
+        lambda server: documents_pb2_grpc.add_DocumentServiceServicer_to_server(servicer, server),
+    )
+
+
+async def build(settings: Settings) -> tuple[DocumentServicer, AsyncEngine]:
+    """The servicer on its database (schema created) and its bucket (created if absent)."""
+    engine = make_engine(settings.database_url_for("documents"))
+    try:
+        await create_schema(engine, Base)
+        objects = ObjectStore.from_settings(settings)
+        await objects.ensure_bucket()
+    except BaseException:
+        await engine.dispose()
+        raise
+    return DocumentServicer(make_sessionmaker(engine), objects, settings.max_upload_bytes), engine

@@ -1,0 +1,74 @@
+"""``python -m services.instruction``: the DDT queue on ``settings.instruction_address``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from services.common.grpc_server import serve
+from services.common.settings import Settings
+from services.instruction.server import TemporalDecisionSink, build, definition
+
+log = logging.getLogger("services.instruction")
+
+TEMPORAL_WAIT_SECONDS = 60.0
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    """Temporal may still be starting (compose, local launcher): retry for about a minute."""
+    deadline = time.monotonic() + TEMPORAL_WAIT_SECONDS
+    while True:
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning(
+                "Temporal not reachable at %s (%s); retrying", settings.temporal_address, error
+            )
+            await asyncio.sleep(2)
+
+
+async def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level)
+    client = await connect_temporal(settings)
+    servicer, engine = await build(settings, TemporalDecisionSink(client))
+    await serve(
+        [definition(servicer)],
+        settings.address_of("instruction"),
+        max_message_bytes=settings.grpc_max_message_bytes,
+        grace_seconds=settings.grpc_shutdown_grace_seconds,
+        on_stop=engine.dispose,
+    )
+
+
+def run() -> None:
+    """Run, then leave with os._exit: a process that used a Temporal client can abort at
+    interpreter shutdown (temporalio/sdk-python#300), which would turn a clean stop into
+    exit code 134."""
+    code = 0
+    try:
+        asyncio.run(main())
+    except Exception:
+        log.exception("instruction service stopped on an error")
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,205 @@
+"""The instructors' queue and the NEPH counters, in the instruction service's database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    and_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.instruction.rules import NephSeries
+
+PENDING = "pending"
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    """One request in a DDT's queue, and the decision taken on it."""
+
+    __tablename__ = "instruction_cases"
+    __table_args__ = (
+        # The queue query: one department's pending cases, oldest first.
+        Index("ix_instruction_cases_queue", "department", "state", "enqueued_at"),
+    )
+
+    request_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(3))
+    dossier: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10), default=PENDING)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    instructor_id: Mapped[str] = mapped_column(String(100), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reason_code: Mapped[str] = mapped_column(String(40), default="")
+    reason_text: Mapped[str] = mapped_column(Text, default="")
+    neph: Mapped[str | None] = mapped_column(String(12), unique=True, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class NephCounter(Base):
+    """The last order number given in one (YYMM, department, prefecture) series."""
+
+    __tablename__ = "neph_counters"
+
+    yymm: Mapped[str] = mapped_column(String(4), primary_key=True)
+    department: Mapped[str] = mapped_column(String(2), primary_key=True)
+    prefecture: Mapped[str] = mapped_column(String(2), primary_key=True)
+    last_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# ---- queries -------------------------------------------------------------------------
+
+
+async def get_case(session: AsyncSession, request_number: str) -> CaseRow | None:
+    result = await session.execute(
+        select(CaseRow)
+        .where(CaseRow.request_number == request_number)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def pending_page(
+    session: AsyncSession, department: str, after: tuple[datetime, str] | None, limit: int
+) -> Sequence[CaseRow]:
+    """Keyset page: the ``limit`` oldest pending cases after ``after``."""
+    query = select(CaseRow).where(CaseRow.department == department, CaseRow.state == PENDING)
+    if after is not None:
+        enqueued_at, request_number = after
+        query = query.where(
+            or_(
+                CaseRow.enqueued_at > enqueued_at,
+                and_(CaseRow.enqueued_at == enqueued_at, CaseRow.request_number > request_number),
+            )
+        )
+    query = query.order_by(CaseRow.enqueued_at, CaseRow.request_number).limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def claim(
+    session: AsyncSession,
+    request_number: str,
+    *,
+    state: str,
+    instructor_id: str,
+    decided_at: datetime,
+    reason_code: str = "",
+    reason_text: str = "",
+) -> str | None:
+    """Decide a pending case; its department, or None if it was not pending.
+
+    A conditional UPDATE rather than read-then-write: of two instructors deciding
+    at once, the second finds the row no longer pending (PostgreSQL re-checks the
+    condition after the first commits; SQLite serialises the writers).
+    """
+    result = await session.execute(
+        update(CaseRow)
+        .where(CaseRow.request_number == request_number, CaseRow.state == PENDING)
+        .values(
+            state=state,
+            instructor_id=instructor_id,
+            decided_at=decided_at,
+            reason_code=reason_code,
+            reason_text=reason_text,
+        )
+        .returning(CaseRow.department)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none()
+
+
+async def set_neph(session: AsyncSession, request_number: str, neph: str) -> None:
+    await session.execute(
+        update(CaseRow)
+        .where(CaseRow.request_number == request_number)
+        .values(neph=neph)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_delivered(session: AsyncSession, request_number: str, at: datetime) -> None:
+    await session.execute(
+        update(CaseRow)
+        .where(CaseRow.request_number == request_number, CaseRow.delivered_at.is_(None))
+        .values(delivered_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def next_order(session: AsyncSession, series: NephSeries) -> int:
+    """The next order number of the series, incremented atomically in the caller's transaction.
+
+    UPDATE ... RETURNING holds the counter row until commit, so concurrent decisions
+    get consecutive numbers and a rolled-back decision gives its number back.
+    """
+    key = (
+        NephCounter.yymm == series.yymm,
+        NephCounter.department == series.department,
+        NephCounter.prefecture == series.prefecture,
+    )
+    increment = (
+        update(NephCounter)
+        .where(*key)
+        .values(last_order=NephCounter.last_order + 1)
+        .returning(NephCounter.last_order)
+        .execution_options(synchronize_session=False)
+    )
+    order = (await session.execute(increment)).scalar_one_or_none()
+    if order is None:
+        # First decision of the series: create the row (a concurrent creator wins
+        # harmlessly), then increment like everyone else.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(NephCounter)
+            .values(
+                yymm=series.yymm,
+                department=series.department,
+                prefecture=series.prefecture,
+                last_order=0,
+            )
+            .on_conflict_do_nothing()
+        )
+        order = (await session.execute(increment)).scalar_one()
+    return int(order)
