@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 
 from services.common.errors import ErrorCode, PermisError
@@ -200,18 +201,22 @@ def _decision_day(decided_at: datetime) -> date:
         return decided_at.astimezone(UTC).date()
 
 
+# The notice's instructions, one paragraph each; "- " marks an indented item.
 VERSO_INSTRUCTIONS: tuple[str, ...] = (
     "Imprimez ce document en recto/verso sur une seule feuille.",
-    "Présentez-le obligatoirement à l'inspecteur du permis de conduire chargé de "
-    "l'évaluation, le jour de l'examen,",
-    "en plus des pièces habituelles :",
-    "  - une pièce d'identité en cours de validité ;",
-    "  - pour l'apprentissage anticipé de la conduite (AAC), le livret d'apprentissage ;",
-    "  - le cas échéant, votre permis de conduire.",
+    "Le jour de l'examen, présentez-le obligatoirement à l'inspecteur du permis de conduire "
+    "chargé de l'évaluation, en plus des pièces habituelles :",
+    "- une pièce d'identité en cours de validité ;",
+    "- pour l'apprentissage anticipé de la conduite (AAC), le livret d'apprentissage ;",
+    "- le cas échéant, votre permis de conduire.",
     "L'absence de l'attestation d'inscription entraînera le report de l'examen.",
-    "Le numéro NEPH figurant au recto est votre numéro de dossier : il deviendra",
-    "le numéro de votre permis de conduire. Conservez-le.",
+    "Le numéro NEPH figurant au recto est votre numéro d'enregistrement : il deviendra le "
+    "numéro de votre permis de conduire. Conservez-le.",
 )
+
+
+def _wrapped(text: str, font: str, size: float, width: float) -> list[str]:
+    return simpleSplit(text, font, size, width) or [""]
 
 
 def render_attestation(data: AttestationData) -> bytes:
@@ -255,12 +260,15 @@ def render_attestation(data: AttestationData) -> bytes:
     if data.address_line:
         rows.insert(4, ("Adresse", data.address_line))
     y = height - 110 * mm
+    value_x = left + 55 * mm
     for label, value in rows:
         pdf.setFont("Helvetica", 12)
         pdf.drawString(left, y, f"{label} :")
         pdf.setFont("Helvetica-Bold", 12)
-        pdf.drawString(left + 55 * mm, y, value)
-        y -= 9 * mm
+        for line in _wrapped(value, "Helvetica-Bold", 12, width - left - value_x):
+            pdf.drawString(value_x, y, line)
+            y -= 6 * mm
+        y -= 3 * mm
     pdf.setFont("Helvetica-Oblique", 9)
     pdf.drawString(
         left, 20 * mm, "Document à imprimer en recto/verso - voir les consignes au verso."
@@ -272,9 +280,12 @@ def render_attestation(data: AttestationData) -> bytes:
     pdf.drawString(left, height - 30 * mm, "Consignes")
     pdf.setFont("Helvetica", 11)
     y = height - 45 * mm
-    for line in VERSO_INSTRUCTIONS:
-        pdf.drawString(left, y, line)
-        y -= 8 * mm
+    for paragraph in VERSO_INSTRUCTIONS:
+        x = left + 6 * mm if paragraph.startswith("- ") else left
+        for line in _wrapped(paragraph, "Helvetica", 11, width - left - x):
+            pdf.drawString(x, y, line)
+            y -= 5.5 * mm
+        y -= 3 * mm
     pdf.setFont("Helvetica-Oblique", 9)
     pdf.drawString(left, 20 * mm, f"NEPH {data.neph} - demande {data.request_number}")
     pdf.showPage()
