@@ -46,6 +46,9 @@ class ErrorCode(StrEnum):
     JOURNEY_NOT_WAITING = "journey_not_waiting"
     SERVICE_UNAVAILABLE = "service_unavailable"
     NEPH_EXHAUSTED = "neph_exhausted"
+    CASE_CLAIMED = "case_claimed"
+    WRONG_DEPARTMENT = "wrong_department"
+    PRE_CHECK_NOT_OPEN = "pre_check_not_open"
 
 
 # The default French message and the gRPC status of each code.
@@ -133,6 +136,19 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ErrorCode.NEPH_EXHAUSTED: (
         "Plus aucun numéro NEPH n'est disponible ce mois-ci pour ce département.",
         grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    ErrorCode.CASE_CLAIMED: (
+        "Ce dossier est déjà pris en charge par un autre instructeur.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.WRONG_DEPARTMENT: (
+        "Ce dossier relève d'un autre département.",
+        grpc.StatusCode.PERMISSION_DENIED,
+    ),
+    ErrorCode.PRE_CHECK_NOT_OPEN: (
+        "Le contrôle de forme de cette demande ne peut plus être modifié : "
+        "la décision d'instruction est déjà prise.",
+        grpc.StatusCode.FAILED_PRECONDITION,
     ),
 }
 

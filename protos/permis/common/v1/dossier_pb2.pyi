@@ -41,18 +41,20 @@ class AddressContact(_message.Message):
     def __init__(self, street: _Optional[str] = ..., postal_code: _Optional[str] = ..., city: _Optional[str] = ..., department: _Optional[str] = ..., email: _Optional[str] = ..., mobile_phone: _Optional[str] = ...) -> None: ...
 
 class DocumentRef(_message.Message):
-    __slots__ = ("document_id", "kind", "content_type", "sha256", "size")
+    __slots__ = ("document_id", "kind", "content_type", "sha256", "size", "issued_on")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_ON_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     kind: str
     content_type: str
     sha256: str
     size: int
-    def __init__(self, document_id: _Optional[str] = ..., kind: _Optional[str] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+    issued_on: str
+    def __init__(self, document_id: _Optional[str] = ..., kind: _Optional[str] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., issued_on: _Optional[str] = ...) -> None: ...
 
 class Dossier(_message.Message):
     __slots__ = ("request_number", "journey", "motif", "category", "account_id", "civil_status", "address", "photo_code", "documents", "submitted_at")

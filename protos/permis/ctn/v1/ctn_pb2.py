@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from permis.common.v1 import dossier_pb2 as permis_dot_common_dot_v1_dot_dossier__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17permis/ctn/v1/ctn.proto\x12\rpermis.ctn.v1\x1a\x1epermis/common/v1/dossier.proto\"A\n\x13\x43heckDossierRequest\x12*\n\x07\x64ossier\x18\x01 \x01(\x0b\x32\x19.permis.common.v1.Dossier\"*\n\x10GetResultRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"7\n\x07\x46inding\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"y\n\x0ePreCheckResult\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x11\n\tcompliant\x18\x02 \x01(\x08\x12(\n\x08\x66indings\x18\x03 \x03(\x0b\x32\x16.permis.ctn.v1.Finding\x12\x12\n\nchecked_at\x18\x04 \x01(\t2\xb1\x01\n\x0fPreCheckService\x12Q\n\x0c\x43heckDossier\x12\".permis.ctn.v1.CheckDossierRequest\x1a\x1d.permis.ctn.v1.PreCheckResult\x12K\n\tGetResult\x12\x1f.permis.ctn.v1.GetResultRequest\x1a\x1d.permis.ctn.v1.PreCheckResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17permis/ctn/v1/ctn.proto\x12\rpermis.ctn.v1\x1a\x1epermis/common/v1/dossier.proto\"V\n\x13\x43heckDossierRequest\x12*\n\x07\x64ossier\x18\x01 \x01(\x0b\x32\x19.permis.common.v1.Dossier\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\"m\n\x17MarkNonCompliantRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12(\n\x08\x66indings\x18\x03 \x03(\x0b\x32\x16.permis.ctn.v1.Finding\"*\n\x10GetResultRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"7\n\x07\x46inding\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"\x8d\x01\n\x0ePreCheckResult\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x11\n\tcompliant\x18\x02 \x01(\x08\x12(\n\x08\x66indings\x18\x03 \x03(\x0b\x32\x16.permis.ctn.v1.Finding\x12\x12\n\nchecked_at\x18\x04 \x01(\t\x12\x12\n\ndecided_by\x18\x05 \x01(\t2\x8c\x02\n\x0fPreCheckService\x12Q\n\x0c\x43heckDossier\x12\".permis.ctn.v1.CheckDossierRequest\x1a\x1d.permis.ctn.v1.PreCheckResult\x12K\n\tGetResult\x12\x1f.permis.ctn.v1.GetResultRequest\x1a\x1d.permis.ctn.v1.PreCheckResult\x12Y\n\x10MarkNonCompliant\x12&.permis.ctn.v1.MarkNonCompliantRequest\x1a\x1d.permis.ctn.v1.PreCheckResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'permis.ctn.v1.ctn_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHECKDOSSIERREQUEST']._serialized_start=74
-  _globals['_CHECKDOSSIERREQUEST']._serialized_end=139
-  _globals['_GETRESULTREQUEST']._serialized_start=141
-  _globals['_GETRESULTREQUEST']._serialized_end=183
-  _globals['_FINDING']._serialized_start=185
-  _globals['_FINDING']._serialized_end=240
-  _globals['_PRECHECKRESULT']._serialized_start=242
-  _globals['_PRECHECKRESULT']._serialized_end=363
-  _globals['_PRECHECKSERVICE']._serialized_start=366
-  _globals['_PRECHECKSERVICE']._serialized_end=543
+  _globals['_CHECKDOSSIERREQUEST']._serialized_end=160
+  _globals['_MARKNONCOMPLIANTREQUEST']._serialized_start=162
+  _globals['_MARKNONCOMPLIANTREQUEST']._serialized_end=271
+  _globals['_GETRESULTREQUEST']._serialized_start=273
+  _globals['_GETRESULTREQUEST']._serialized_end=315
+  _globals['_FINDING']._serialized_start=317
+  _globals['_FINDING']._serialized_end=372
+  _globals['_PRECHECKRESULT']._serialized_start=375
+  _globals['_PRECHECKRESULT']._serialized_end=516
+  _globals['_PRECHECKSERVICE']._serialized_start=519
+  _globals['_PRECHECKSERVICE']._serialized_end=787
 # @@protoc_insertion_point(module_scope)

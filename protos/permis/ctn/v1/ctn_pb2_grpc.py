@@ -44,6 +44,11 @@ class PreCheckServiceStub:
                 request_serializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.GetResultRequest.SerializeToString,
                 response_deserializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.PreCheckResult.FromString,
                 _registered_method=True)
+        self.MarkNonCompliant = channel.unary_unary(
+                '/permis.ctn.v1.PreCheckService/MarkNonCompliant',
+                request_serializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.MarkNonCompliantRequest.SerializeToString,
+                response_deserializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.PreCheckResult.FromString,
+                _registered_method=True)
 
 
 class PreCheckServiceServicer:
@@ -63,6 +68,15 @@ class PreCheckServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MarkNonCompliant(self, request, context):
+        """A CTN agent marks a request non-compliant, with reasons: the verdict is recorded
+        and sent to the running journey, which rejects the request. Allowed until the DDT
+        decides; repeating the same call is idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PreCheckServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +88,11 @@ def add_PreCheckServiceServicer_to_server(servicer, server):
             'GetResult': grpc.unary_unary_rpc_method_handler(
                     servicer.GetResult,
                     request_deserializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.GetResultRequest.FromString,
+                    response_serializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.PreCheckResult.SerializeToString,
+            ),
+            'MarkNonCompliant': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNonCompliant,
+                    request_deserializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.MarkNonCompliantRequest.FromString,
                     response_serializer=permis_dot_ctn_dot_v1_dot_ctn__pb2.PreCheckResult.SerializeToString,
             ),
     }
@@ -130,6 +149,33 @@ class PreCheckService:
             target,
             '/permis.ctn.v1.PreCheckService/GetResult',
             permis_dot_ctn_dot_v1_dot_ctn__pb2.GetResultRequest.SerializeToString,
+            permis_dot_ctn_dot_v1_dot_ctn__pb2.PreCheckResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNonCompliant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.ctn.v1.PreCheckService/MarkNonCompliant',
+            permis_dot_ctn_dot_v1_dot_ctn__pb2.MarkNonCompliantRequest.SerializeToString,
             permis_dot_ctn_dot_v1_dot_ctn__pb2.PreCheckResult.FromString,
             options,
             channel_credentials,

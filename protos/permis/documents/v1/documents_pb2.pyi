@@ -92,6 +92,32 @@ class DownloadUrl(_message.Message):
     expires_at: str
     def __init__(self, url: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
 
+class RenderReceiptRequest(_message.Message):
+    __slots__ = ("request_number", "family_name", "given_names", "birth_date", "birth_place", "category", "motif", "department", "address_line", "submitted_at", "owner_account_id")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_NAME_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_NAMES_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_PLACE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    MOTIF_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_LINE_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    family_name: str
+    given_names: str
+    birth_date: str
+    birth_place: str
+    category: str
+    motif: str
+    department: str
+    address_line: str
+    submitted_at: str
+    owner_account_id: str
+    def __init__(self, request_number: _Optional[str] = ..., family_name: _Optional[str] = ..., given_names: _Optional[str] = ..., birth_date: _Optional[str] = ..., birth_place: _Optional[str] = ..., category: _Optional[str] = ..., motif: _Optional[str] = ..., department: _Optional[str] = ..., address_line: _Optional[str] = ..., submitted_at: _Optional[str] = ..., owner_account_id: _Optional[str] = ...) -> None: ...
+
 class RenderAttestationRequest(_message.Message):
     __slots__ = ("request_number", "neph", "family_name", "given_names", "birth_date", "birth_place", "category", "department", "address_line", "decided_at", "owner_account_id")
     REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,11 @@ class DocumentServiceStub:
                 request_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.RenderAttestationRequest.SerializeToString,
                 response_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.Document.FromString,
                 _registered_method=True)
+        self.RenderReceipt = channel.unary_unary(
+                '/permis.documents.v1.DocumentService/RenderReceipt',
+                request_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.RenderReceiptRequest.SerializeToString,
+                response_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.Document.FromString,
+                _registered_method=True)
 
 
 class DocumentServiceServicer:
@@ -123,6 +128,14 @@ class DocumentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderReceipt(self, request, context):
+        """Produces the récépissé de dépôt PDF of a category-B inscription at submission; it
+        lets the candidate start learning on public roads. Idempotent per request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DocumentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +172,11 @@ def add_DocumentServiceServicer_to_server(servicer, server):
             'RenderAttestation': grpc.unary_unary_rpc_method_handler(
                     servicer.RenderAttestation,
                     request_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.RenderAttestationRequest.FromString,
+                    response_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.Document.SerializeToString,
+            ),
+            'RenderReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderReceipt,
+                    request_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.RenderReceiptRequest.FromString,
                     response_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.Document.SerializeToString,
             ),
     }
@@ -350,6 +368,33 @@ class DocumentService:
             target,
             '/permis.documents.v1.DocumentService/RenderAttestation',
             permis_dot_documents_dot_v1_dot_documents__pb2.RenderAttestationRequest.SerializeToString,
+            permis_dot_documents_dot_v1_dot_documents__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.documents.v1.DocumentService/RenderReceipt',
+            permis_dot_documents_dot_v1_dot_documents__pb2.RenderReceiptRequest.SerializeToString,
             permis_dot_documents_dot_v1_dot_documents__pb2.Document.FromString,
             options,
             channel_credentials,

@@ -36,7 +36,7 @@ class Decision(_message.Message):
     def __init__(self, request_number: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., instructor_id: _Optional[str] = ..., reason_code: _Optional[str] = ..., reason_text: _Optional[str] = ..., decided_at: _Optional[str] = ..., neph: _Optional[str] = ...) -> None: ...
 
 class InstructionCase(_message.Message):
-    __slots__ = ("request_number", "workflow_id", "department", "dossier", "state", "enqueued_at", "decision", "delivered_at")
+    __slots__ = ("request_number", "workflow_id", "department", "dossier", "state", "enqueued_at", "decision", "delivered_at", "claimed_by", "claimed_at", "documents", "reminders", "last_reminded_at", "withdrawn_reason")
     REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,12 @@ class InstructionCase(_message.Message):
     ENQUEUED_AT_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_BY_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_AT_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    REMINDERS_FIELD_NUMBER: _ClassVar[int]
+    LAST_REMINDED_AT_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWN_REASON_FIELD_NUMBER: _ClassVar[int]
     request_number: str
     workflow_id: str
     department: str
@@ -53,7 +59,69 @@ class InstructionCase(_message.Message):
     enqueued_at: str
     decision: Decision
     delivered_at: str
-    def __init__(self, request_number: _Optional[str] = ..., workflow_id: _Optional[str] = ..., department: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ..., state: _Optional[str] = ..., enqueued_at: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., delivered_at: _Optional[str] = ...) -> None: ...
+    claimed_by: str
+    claimed_at: str
+    documents: _containers.RepeatedCompositeFieldContainer[CaseDocument]
+    reminders: int
+    last_reminded_at: str
+    withdrawn_reason: str
+    def __init__(self, request_number: _Optional[str] = ..., workflow_id: _Optional[str] = ..., department: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ..., state: _Optional[str] = ..., enqueued_at: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., delivered_at: _Optional[str] = ..., claimed_by: _Optional[str] = ..., claimed_at: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[CaseDocument, _Mapping]]] = ..., reminders: _Optional[int] = ..., last_reminded_at: _Optional[str] = ..., withdrawn_reason: _Optional[str] = ...) -> None: ...
+
+class CaseDocument(_message.Message):
+    __slots__ = ("document", "download_url", "url_expires_at")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    URL_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    document: _dossier_pb2.DocumentRef
+    download_url: str
+    url_expires_at: str
+    def __init__(self, document: _Optional[_Union[_dossier_pb2.DocumentRef, _Mapping]] = ..., download_url: _Optional[str] = ..., url_expires_at: _Optional[str] = ...) -> None: ...
+
+class ClaimCaseRequest(_message.Message):
+    __slots__ = ("request_number", "instructor_id", "department")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    instructor_id: str
+    department: str
+    def __init__(self, request_number: _Optional[str] = ..., instructor_id: _Optional[str] = ..., department: _Optional[str] = ...) -> None: ...
+
+class WithdrawCaseRequest(_message.Message):
+    __slots__ = ("request_number", "reason")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    reason: str
+    def __init__(self, request_number: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RemindCaseRequest(_message.Message):
+    __slots__ = ("request_number", "level")
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    level: int
+    def __init__(self, request_number: _Optional[str] = ..., level: _Optional[int] = ...) -> None: ...
+
+class ListRejectionReasonsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RejectionReason(_message.Message):
+    __slots__ = ("code", "label", "requires_text")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_TEXT_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    label: str
+    requires_text: bool
+    def __init__(self, code: _Optional[str] = ..., label: _Optional[str] = ..., requires_text: _Optional[bool] = ...) -> None: ...
+
+class ListRejectionReasonsResponse(_message.Message):
+    __slots__ = ("reasons",)
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    reasons: _containers.RepeatedCompositeFieldContainer[RejectionReason]
+    def __init__(self, reasons: _Optional[_Iterable[_Union[RejectionReason, _Mapping]]] = ...) -> None: ...
 
 class EnqueueCaseRequest(_message.Message):
     __slots__ = ("workflow_id", "dossier")

@@ -59,6 +59,26 @@ class InstructionServiceStub:
                 request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.RejectCaseRequest.SerializeToString,
                 response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.Decision.FromString,
                 _registered_method=True)
+        self.ClaimCase = channel.unary_unary(
+                '/permis.instruction.v1.InstructionService/ClaimCase',
+                request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ClaimCaseRequest.SerializeToString,
+                response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.FromString,
+                _registered_method=True)
+        self.WithdrawCase = channel.unary_unary(
+                '/permis.instruction.v1.InstructionService/WithdrawCase',
+                request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.WithdrawCaseRequest.SerializeToString,
+                response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.FromString,
+                _registered_method=True)
+        self.RemindCase = channel.unary_unary(
+                '/permis.instruction.v1.InstructionService/RemindCase',
+                request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.RemindCaseRequest.SerializeToString,
+                response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.FromString,
+                _registered_method=True)
+        self.ListRejectionReasons = channel.unary_unary(
+                '/permis.instruction.v1.InstructionService/ListRejectionReasons',
+                request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsRequest.SerializeToString,
+                response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsResponse.FromString,
+                _registered_method=True)
 
 
 class InstructionServiceServicer:
@@ -98,6 +118,38 @@ class InstructionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimCase(self, request, context):
+        """An instructor of the case's department takes it: the whole dossier comes back, its
+        documents with short-lived download URLs. FAILED_PRECONDITION (case_claimed) if
+        another instructor holds it; claiming again by the same instructor is idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawCase(self, request, context):
+        """Takes a case out of the queue without a decision (the CTN found it non-compliant
+        after it was queued). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemindCase(self, request, context):
+        """The journey's reminder when a case waits too long: counts it and marks it overdue
+        so the queue shows it first. Idempotent per level.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRejectionReasons(self, request, context):
+        """The fixed list of rejection reasons (code and French label).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InstructionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +177,26 @@ def add_InstructionServiceServicer_to_server(servicer, server):
                     servicer.RejectCase,
                     request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.RejectCaseRequest.FromString,
                     response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.Decision.SerializeToString,
+            ),
+            'ClaimCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimCase,
+                    request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ClaimCaseRequest.FromString,
+                    response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.SerializeToString,
+            ),
+            'WithdrawCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawCase,
+                    request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.WithdrawCaseRequest.FromString,
+                    response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.SerializeToString,
+            ),
+            'RemindCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemindCase,
+                    request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.RemindCaseRequest.FromString,
+                    response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.SerializeToString,
+            ),
+            'ListRejectionReasons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRejectionReasons,
+                    request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsRequest.FromString,
+                    response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +334,114 @@ class InstructionService:
             '/permis.instruction.v1.InstructionService/RejectCase',
             permis_dot_instruction_dot_v1_dot_instruction__pb2.RejectCaseRequest.SerializeToString,
             permis_dot_instruction_dot_v1_dot_instruction__pb2.Decision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.instruction.v1.InstructionService/ClaimCase',
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.ClaimCaseRequest.SerializeToString,
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.instruction.v1.InstructionService/WithdrawCase',
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.WithdrawCaseRequest.SerializeToString,
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemindCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.instruction.v1.InstructionService/RemindCase',
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.RemindCaseRequest.SerializeToString,
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.InstructionCase.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRejectionReasons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.instruction.v1.InstructionService/ListRejectionReasons',
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsRequest.SerializeToString,
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsResponse.FromString,
             options,
             channel_credentials,
             insecure,
