@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_use_tls: bool = False
     mail_from: str = "ANTS Permis de conduire <ne-pas-repondre@permis.example.fr>"
+    # Where the journey sends reminders about requests waiting too long for the DDT.
+    ddt_mailbox_pattern: str = "ddt-{department}@permis.example.fr"
 
     session_secret: str = DEV_SECRET
     session_ttl_minutes: int = 60
