@@ -11,6 +11,8 @@ import asyncio
 import re
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Protocol
 
 import grpc
@@ -76,7 +78,14 @@ async def issue_photo_code(settings: Settings) -> str:
     return str(code.code)
 
 
-async def instructor_accepts(settings: Settings, request_number: str, department: str) -> str:
+async def instructor_decides(
+    settings: Settings,
+    request_number: str,
+    department: str,
+    *,
+    reject_with: tuple[str, str] | None = None,
+) -> instruction_pb2.Decision:
+    """The DDT instructor finds the case in the queue, claims it, and decides."""
     async with grpc.aio.insecure_channel(settings.instruction_address) as channel:
         ddt = instruction_pb2_grpc.InstructionServiceStub(channel)
         queue = await ddt.ListPendingCases(
@@ -84,103 +93,151 @@ async def instructor_accepts(settings: Settings, request_number: str, department
         )
         if request_number not in {case.request_number for case in queue.cases}:
             raise DemoFailed(f"la demande {request_number} n'est pas dans la file de la DDT")
-        decision = await ddt.AcceptCase(
-            instruction_pb2.AcceptCaseRequest(
-                request_number=request_number, instructor_id=DEMO_INSTRUCTOR
+        case = await ddt.ClaimCase(
+            instruction_pb2.ClaimCaseRequest(
+                request_number=request_number, instructor_id=DEMO_INSTRUCTOR, department=department
             )
         )
-    return str(decision.neph)
+        say(
+            f"l'instructeur prend le dossier en charge ({len(case.documents)} pièces, "
+            "consultables par liens temporaires)"
+        )
+        if reject_with is None:
+            decision = await ddt.AcceptCase(
+                instruction_pb2.AcceptCaseRequest(
+                    request_number=request_number, instructor_id=DEMO_INSTRUCTOR
+                )
+            )
+        else:
+            code, text = reject_with
+            decision = await ddt.RejectCase(
+                instruction_pb2.RejectCaseRequest(
+                    request_number=request_number,
+                    instructor_id=DEMO_INSTRUCTOR,
+                    reason_code=code,
+                    reason_text=text,
+                )
+            )
+    return decision
+
+
+@dataclass
+class Candidate:
+    """A logged-in candidate: the HTTP client carries the session."""
+
+    http: httpx.AsyncClient
+    email: str
+    identifier: str
+
+
+async def new_candidate(http: httpx.AsyncClient) -> Candidate:
+    """Creates an account and logs in by identifier, as the notice describes."""
+    email = f"camille.martin.{secrets.token_hex(3)}@example.fr"
+    password = "Permis-de-conduire-2026"
+    account = expect(
+        await http.post(
+            "/v1/accounts",
+            json={
+                "email": email,
+                "password": password,
+                "given_names": "Camille",
+                "family_name": "Martin",
+                "birth_date": "2006-04-12",
+            },
+        ),
+        201,
+    )
+    session = expect(
+        await http.post(
+            "/v1/sessions", json={"login": account["identifier"], "password": password}
+        ),
+        200,
+    )
+    http.headers["Authorization"] = f"Bearer {session['token']}"
+    return Candidate(http, email, account["identifier"])
+
+
+async def submitted_request(candidate: Candidate, settings: Settings) -> dict[str, Any]:
+    """Fills every step of a category-B first registration, submits, and waits until the
+    request reaches the DDT. Returns the request's view."""
+    http = candidate.http
+    photo_code = await issue_photo_code(settings)
+    say(f"la cabine agréée {DEMO_BOOTH} remet le code photo/signature {photo_code}")
+
+    view = expect(await http.post("/v1/requests", json={"journey": "inscription"}), 201)
+    number = view["request_number"]
+    say(f"demande d'inscription n° {number} commencée")
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("motif", {"motif": "first_registration", "category": "B"}),
+        (
+            "civil-status",
+            {
+                "family_name": "Martin",
+                "given_names": "Camille",
+                "birth_date": "2006-04-12",
+                "birth_place": "Lyon",
+                "birth_country": "FR",
+                "sex": "F",
+                "nationality": "FR",
+            },
+        ),
+        (
+            "address",
+            {
+                "street": "12 rue de la République",
+                "postal_code": "69002",
+                "city": "Lyon",
+                "email": candidate.email,
+                "mobile_phone": "06 12 34 56 78",
+            },
+        ),
+        ("photo-code", {"photo_code": photo_code}),
+    ]
+    for path, body in steps:
+        view = expect(await http.put(f"/v1/requests/{number}/{path}", json=body), 200)
+    say("motif, état civil, adresse et code photo saisis")
+
+    issued = (date.today() - timedelta(days=20)).isoformat()
+    for kind in view["required_documents"]:
+        files = {"file": (f"{kind}.pdf", sample_document(kind), "application/pdf")}
+        form = {"kind": kind, "issued_on": issued}
+        view = expect(
+            await http.post(f"/v1/requests/{number}/documents", data=form, files=files), 201
+        )
+    say(f"pièces justificatives déposées : {', '.join(view['required_documents'])}")
+
+    summary = expect(await http.get(f"/v1/requests/{number}/summary"), 200)
+    if not summary["ready_to_submit"]:
+        raise DemoFailed(f"récapitulatif incomplet : {summary['missing_documents']}")
+    expect(await http.post(f"/v1/requests/{number}/submit"), 200)
+    say("demande confirmée et envoyée (courriel de confirmation)")
+
+    view = await wait_for_stage(http, number, {"in_instruction", "rejected"})
+    if view["stage"] != "in_instruction":
+        raise DemoFailed(f"contrôle de forme refusé : {view['pre_check_findings']}")
+    say("contrôle de forme du CTN passé, demande en instruction à la DDT")
+    return view
+
+
+def sample_document(kind: str) -> bytes:
+    """The scan the demo candidate uploads for a kind of document (the same every time)."""
+    return samples.pdf(f"Pièce : {kind}", ["Camille Martin", "Lyon"])
 
 
 async def inscription_journey(gateway_url: str, settings: Settings) -> str:
-    """Runs the journey and returns the request number; raises DemoFailed otherwise."""
-    email = f"camille.martin.{secrets.token_hex(3)}@example.fr"
-    password = "Permis-de-conduire-2026"
+    """Runs the journey to the attestation; returns the request number or raises DemoFailed."""
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-        account = expect(
-            await http.post(
-                "/v1/accounts",
-                json={
-                    "email": email,
-                    "password": password,
-                    "given_names": "Camille",
-                    "family_name": "Martin",
-                    "birth_date": "2006-04-12",
-                },
-            ),
-            201,
-        )
-        say(f"compte créé pour {email}, identifiant {account['identifier']}")
-        session = expect(
-            await http.post(
-                "/v1/sessions", json={"login": account["identifier"], "password": password}
-            ),
-            200,
-        )
-        http.headers["Authorization"] = f"Bearer {session['token']}"
-        say("connexion par identifiant et mot de passe")
-
-        photo_code = await issue_photo_code(settings)
-        say(f"la cabine agréée {DEMO_BOOTH} remet le code photo/signature {photo_code}")
-
-        view = expect(await http.post("/v1/requests", json={"journey": "inscription"}), 201)
+        candidate = await new_candidate(http)
+        say(f"compte créé pour {candidate.email}, identifiant {candidate.identifier}, connecté")
+        view = await submitted_request(candidate, settings)
         number = view["request_number"]
-        say(f"demande d'inscription n° {number} commencée")
-        steps: list[tuple[str, dict[str, Any]]] = [
-            ("motif", {"motif": "first_registration", "category": "B"}),
-            (
-                "civil-status",
-                {
-                    "family_name": "Martin",
-                    "given_names": "Camille",
-                    "birth_date": "2006-04-12",
-                    "birth_place": "Lyon",
-                    "birth_country": "FR",
-                    "sex": "F",
-                    "nationality": "FR",
-                },
-            ),
-            (
-                "address",
-                {
-                    "street": "12 rue de la République",
-                    "postal_code": "69002",
-                    "city": "Lyon",
-                    "email": email,
-                    "mobile_phone": "06 12 34 56 78",
-                },
-            ),
-            ("photo-code", {"photo_code": photo_code}),
-        ]
-        for path, body in steps:
-            view = expect(await http.put(f"/v1/requests/{number}/{path}", json=body), 200)
-        say("motif, état civil, adresse et code photo saisis")
-
-        for kind in view["required_documents"]:
-            content = samples.pdf(f"Pièce : {kind}", ["Camille Martin", "Lyon"])
-            files = {"file": (f"{kind}.pdf", content, "application/pdf")}
-            view = expect(
-                await http.post(
-                    f"/v1/requests/{number}/documents", data={"kind": kind}, files=files
-                ),
-                201,
-            )
-        say(f"pièces justificatives déposées : {', '.join(view['required_documents'])}")
-
-        summary = expect(await http.get(f"/v1/requests/{number}/summary"), 200)
-        if not summary["ready_to_submit"]:
-            raise DemoFailed(f"récapitulatif incomplet : {summary['missing_documents']}")
-        expect(await http.post(f"/v1/requests/{number}/submit"), 200)
-        say("demande confirmée et envoyée (courriel de confirmation)")
-
-        view = await wait_for_stage(http, number, {"in_instruction", "rejected"})
-        if view["stage"] != "in_instruction":
-            raise DemoFailed(f"contrôle de forme refusé : {view['pre_check_findings']}")
-        say("contrôle de forme du CTN passé, demande en instruction à la DDT")
+        if view.get("receipt_document_id"):
+            receipt = await http.get(f"/v1/requests/{number}/receipt")
+            say(f"récépissé de dépôt téléchargé ({len(receipt.content)} octets)")
 
         department = department_of(view["address"]["postal_code"])
-        neph = await instructor_accepts(settings, number, department)
-        say(f"l'instructeur {DEMO_INSTRUCTOR} accepte la demande (NEPH {neph})")
+        decision = await instructor_decides(settings, number, department)
+        say(f"l'instructeur {DEMO_INSTRUCTOR} accepte la demande (NEPH {decision.neph})")
 
         view = await wait_for_stage(http, number, {"accepted", "rejected"})
         if view["stage"] != "accepted" or not NEPH.match(view["neph"] or ""):

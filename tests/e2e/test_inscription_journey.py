@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import hashlib
+import io
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,12 +19,22 @@ import grpc
 import httpx
 import pytest
 from minio import Minio
+from pypdf import PdfReader
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from deploy.local import samples
-from deploy.local.demo import inscription_journey, issue_photo_code
+from deploy.local.demo import (
+    Candidate,
+    inscription_journey,
+    instructor_decides,
+    issue_photo_code,
+    new_candidate,
+    sample_document,
+    submitted_request,
+    wait_for_stage,
+)
 from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from workflows import ids
@@ -55,26 +66,7 @@ async def accepted_request(stack: LocalStack) -> str:
 async def candidate(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
     """A logged-in candidate with a fresh account."""
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
-        address = f"candidat.{datetime.now(UTC).timestamp()}@example.fr"
-        account = (
-            await http.post(
-                "/v1/accounts",
-                json={
-                    "email": address,
-                    "password": "un-mot-de-passe-solide",
-                    "given_names": "Alex",
-                    "family_name": "Durand",
-                    "birth_date": "2004-01-15",
-                },
-            )
-        ).json()
-        session = (
-            await http.post(
-                "/v1/sessions",
-                json={"login": account["identifier"], "password": "un-mot-de-passe-solide"},
-            )
-        ).json()
-        http.headers["Authorization"] = f"Bearer {session['token']}"
+        await new_candidate(http)
         yield http
 
 
@@ -180,7 +172,7 @@ async def test_documents_are_stored_with_their_bytes(
         assert hashlib.sha256(stored).hexdigest() == document.sha256
         assert document.object_key.startswith(f"requests/{accepted_request}/")
     for document in uploads:
-        expected = samples.pdf(f"Pièce : {document.kind}", ["Camille Martin", "Lyon"])
+        expected = sample_document(document.kind)
         assert hashlib.sha256(expected).hexdigest() == document.sha256
         assert document.content_type == "application/pdf"
 
@@ -320,3 +312,89 @@ async def test_requirements_are_public(stack: LocalStack) -> None:
     kinds = [d["kind"] for d in body["documents"]]
     assert "legal_representative_id" in kinds and "census_certificate" in kinds
     assert body["minimum_age"] == 17
+
+
+async def test_another_candidate_cannot_read_the_receipt(
+    stack: LocalStack, accepted_request: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as other:
+        await new_candidate(other)
+        assert (await other.get(f"/v1/requests/{accepted_request}/receipt")).status_code == 404
+
+
+async def test_receipt_and_attestation_are_real_pdfs(
+    temporal: Client, stack: LocalStack, accepted_request: str
+) -> None:
+    handle = temporal.get_workflow_handle(
+        ids.inscription_workflow_id(accepted_request), result_type=RequestView
+    )
+    view = await handle.result()
+    assert view.receipt_document_id and view.attestation_document_id
+    async with grpc.aio.insecure_channel(stack.settings.documents_address) as channel:
+        documents = documents_pb2_grpc.DocumentServiceStub(channel)
+        receipt = await documents.DownloadDocument(
+            documents_pb2.GetDocumentRequest(document_id=view.receipt_document_id)
+        )
+        attestation = await documents.DownloadDocument(
+            documents_pb2.GetDocumentRequest(document_id=view.attestation_document_id)
+        )
+    receipt_text = pdf_text(receipt.content)
+    assert "cépissé" in receipt_text and accepted_request in receipt_text
+    assert "apprentissage" in receipt_text
+    pages = PdfReader(io.BytesIO(attestation.content)).pages
+    assert len(pages) == 2  # recto/verso on one sheet
+    assert view.neph and view.neph in pdf_text(attestation.content)
+
+
+def pdf_text(content: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+async def test_rejection_is_final_and_keeps_the_code_spent(stack: LocalStack) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        candidate: Candidate = await new_candidate(http)
+        view = await submitted_request(candidate, stack.settings)
+        number = view["request_number"]
+        await instructor_decides(
+            stack.settings,
+            number,
+            "69",
+            reject_with=("non_compliant_document", "Justificatif de domicile illisible."),
+        )
+        view = await wait_for_stage(http, number, {"rejected"})
+        assert view["decision"]["outcome"] == "rejected"
+        assert view["decision"]["reason_code"] == "non_compliant_document"
+        assert view["decision"]["instructor_id"]
+        assert view["neph"] is None and view["attestation_document_id"] is None
+
+        # The code stays spent: a new request needs a new code.
+        again = (await http.post("/v1/requests", json={"journey": "inscription"})).json()
+        await http.put(
+            f"/v1/requests/{again['request_number']}/motif",
+            json={"motif": "first_registration", "category": "B"},
+        )
+        response = await http.put(
+            f"/v1/requests/{again['request_number']}/photo-code",
+            json={"photo_code": view["photo_code"]},
+        )
+        assert response.status_code in (409, 422)
+    rejection = [
+        body_of(m) for m in mails_for(stack.mail_dir, number) if "rejet" in subject_of(m).lower()
+    ]
+    assert rejection, [subject_of(m) for m in mails_for(stack.mail_dir, number)]
+    assert "nouvelle demande" in rejection[0] and "nouveau code" in rejection[0]
+
+
+async def test_proof_of_address_needs_its_date(
+    stack: LocalStack, candidate: httpx.AsyncClient
+) -> None:
+    number = await _draft_up_to_photo(candidate)
+    code = await issue_photo_code(stack.settings)
+    await candidate.put(f"/v1/requests/{number}/photo-code", json={"photo_code": code})
+    files = {"file": ("facture.pdf", sample_document("proof_of_address"), "application/pdf")}
+    response = await candidate.post(
+        f"/v1/requests/{number}/documents", data={"kind": "proof_of_address"}, files=files
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "missing_fields"
+    assert response.json()["errors"] == [{"field": "issued_on", "message": "Champ obligatoire."}]

@@ -7,7 +7,9 @@ else's request is answered 404, so numbers cannot be probed).
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from pydantic import BaseModel, Field
@@ -32,6 +34,7 @@ from workflows.models import (
 )
 
 router = APIRouter(prefix="/v1/requests", tags=["demandes"])
+PARIS = ZoneInfo("Europe/Paris")
 
 
 class Summary(BaseModel):
@@ -130,9 +133,14 @@ async def upload_document(
     journeys: JourneysDep,
     clients: ClientsDep,
     settings: SettingsDep,
+    issued_on: Annotated[
+        date | None,
+        Form(description="Date d'émission (obligatoire pour le justificatif de domicile)"),
+    ] = None,
 ) -> RequestView:
     """Étape 5 : dépôt d'une pièce justificative (PDF, JPEG ou PNG)."""
     await own_draft(journeys, request_number, account.account_id)
+    check_issue_date(kind, issued_on)
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         raise PermisError(ErrorCode.FILE_TOO_LARGE)
@@ -152,6 +160,7 @@ async def upload_document(
         content_type=document.content_type,
         sha256=document.sha256,
         size=document.size,
+        issued_on=issued_on,
     )
     try:
         return await journeys.update(request_number, "add_document", added)
@@ -162,6 +171,22 @@ async def upload_document(
             documents_pb2.GetDocumentRequest(document_id=document.document_id),
         )
         raise
+
+
+def check_issue_date(kind: DocumentKind, issued_on: date | None) -> None:
+    """The CTN wants a proof of address less than 6 months old: ask for its date upfront."""
+    if kind is DocumentKind.PROOF_OF_ADDRESS and issued_on is None:
+        raise PermisError(
+            ErrorCode.MISSING_FIELDS,
+            "Indiquez la date d'émission du justificatif de domicile.",
+            {"issued_on": "Champ obligatoire."},
+        )
+    if issued_on is not None and issued_on > datetime.now(PARIS).date():
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "La date d'émission ne peut pas être dans le futur.",
+            {"issued_on": "Date dans le futur."},
+        )
 
 
 @router.delete("/{request_number}/documents/{document_id}", response_model=RequestView)
@@ -195,7 +220,8 @@ async def download_document(
 ) -> Response:
     """Télécharge une pièce de la demande, ou l'attestation d'inscription."""
     view = await own_request(journeys, request_number, account.account_id)
-    known = {d.document_id for d in view.documents} | {view.attestation_document_id}
+    known = {d.document_id for d in view.documents}
+    known |= {view.attestation_document_id, view.receipt_document_id}
     if document_id not in known:
         raise PermisError(ErrorCode.DOCUMENT_NOT_FOUND)
     return await _document_response(clients, document_id)
@@ -213,6 +239,21 @@ async def download_attestation(
             "L'attestation d'inscription sera disponible une fois la demande acceptée.",
         )
     return await _document_response(clients, view.attestation_document_id)
+
+
+@router.get("/{request_number}/receipt")
+async def download_receipt(
+    request_number: str, account: AccountDep, journeys: JourneysDep, clients: ClientsDep
+) -> Response:
+    """Le récépissé de dépôt (catégorie B) : il permet de commencer l'apprentissage."""
+    view = await own_request(journeys, request_number, account.account_id)
+    if not view.receipt_document_id:
+        raise PermisError(
+            ErrorCode.DOCUMENT_NOT_FOUND,
+            "Le récépissé de dépôt est délivré à l'envoi d'une demande d'inscription "
+            "en catégorie B.",
+        )
+    return await _document_response(clients, view.receipt_document_id)
 
 
 async def _document_response(clients: ClientsDep, document_id: str) -> Response:
