@@ -208,6 +208,13 @@ class AddressStep(Strict):
         return department_of(self.postal_code)
 
 
+# Departments with a prefecture that instructs requests: metropolitan France (Corsica as
+# 2A/2B) and the overseas departments 971-976.
+DEPARTMENTS = frozenset(
+    [f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"] + [str(n) for n in range(971, 977)]
+)
+
+
 def department_of(postal_code: str) -> str:
     """The department code of a French postal code ("69003" -> "69", "97411" -> "974")."""
     if postal_code.startswith("97") or postal_code.startswith("98"):

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from services.common.clients import ServiceClients
+from services.common.journey_updates import connect_temporal
 from services.common.settings import Settings
 from services.gateway import problems
 from services.gateway.journeys import Journeys
 from services.gateway.routes import accounts, requests, requirements
 
 log = logging.getLogger(__name__)
-
-
-async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
-    """Connect, retrying while the Temporal server starts (launcher and compose)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
-            )
-        except RuntimeError:
-            if attempt == attempts:
-                raise
-            log.info("Temporal not reachable yet at %s, retrying", settings.temporal_address)
-            await asyncio.sleep(1)
-    raise AssertionError("unreachable")
 
 
 def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:

@@ -398,3 +398,49 @@ async def test_proof_of_address_needs_its_date(
     assert response.status_code == 422
     assert response.json()["code"] == "missing_fields"
     assert response.json()["errors"] == [{"field": "issued_on", "message": "Champ obligatoire."}]
+
+
+async def test_steps_are_checked_where_they_happen(candidate: httpx.AsyncClient) -> None:
+    number = (await candidate.post("/v1/requests", json={"journey": "inscription"})).json()[
+        "request_number"
+    ]
+    await candidate.put(
+        f"/v1/requests/{number}/motif", json={"motif": "first_registration", "category": "B"}
+    )
+    civil = {
+        "family_name": "Durand",
+        "given_names": "Alex",
+        "birth_date": "2099-01-15",
+        "birth_place": "Lyon",
+        "sex": "M",
+    }
+    response = await candidate.put(f"/v1/requests/{number}/civil-status", json=civil)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "birth_date", "message": "Date de naissance invalide."}
+    ]
+    response = await candidate.put(
+        f"/v1/requests/{number}/civil-status", json={**civil, "family_name": "Dur@nd"}
+    )
+    assert response.status_code == 422 and response.json()["code"] == "invalid_field"
+
+    civil["birth_date"] = "2004-01-15"
+    assert (await candidate.put(f"/v1/requests/{number}/civil-status", json=civil)).is_success
+    address = {
+        "street": "1 rue du Port",
+        "postal_code": "96100",
+        "city": "Nulle-part",
+        "email": "alex@example.fr",
+        "mobile_phone": "0612345678",
+    }
+    response = await candidate.put(f"/v1/requests/{number}/address", json=address)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "postal_code", "message": "Département inconnu."}
+    ]
+    for field, value in (("mobile_phone", "0112345678"), ("email", "pas-une-adresse")):
+        response = await candidate.put(
+            f"/v1/requests/{number}/address", json={**address, "postal_code": "69002", field: value}
+        )
+        assert response.status_code == 422, field
+        assert response.json()["errors"][0]["field"] == field

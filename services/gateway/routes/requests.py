@@ -21,6 +21,7 @@ from services.gateway.deps import AccountDep, ClientsDep, JourneysDep, SettingsD
 from services.gateway.grpc_calls import call
 from services.gateway.journeys import Journeys
 from workflows.models import (
+    DEPARTMENTS,
     AddressStep,
     CivilStatusStep,
     DocumentAdded,
@@ -96,6 +97,7 @@ async def set_civil_status(
 ) -> RequestView:
     """Étape 2 : état civil du candidat."""
     await own_draft(journeys, request_number, account.account_id)
+    check_birth_date(body.birth_date)
     return await journeys.update(request_number, "set_civil_status", body)
 
 
@@ -105,6 +107,12 @@ async def set_address(
 ) -> RequestView:
     """Étape 3 : adresse et contact (courriel et téléphone portable)."""
     await own_draft(journeys, request_number, account.account_id)
+    if body.department not in DEPARTMENTS:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "Ce code postal ne correspond à aucun département desservi.",
+            {"postal_code": "Département inconnu."},
+        )
     return await journeys.update(request_number, "set_address", body)
 
 
@@ -171,6 +179,17 @@ async def upload_document(
             documents_pb2.GetDocumentRequest(document_id=document.document_id),
         )
         raise
+
+
+def check_birth_date(birth_date: date) -> None:
+    """Checks that need today's date, which the shared step models cannot use."""
+    today = datetime.now(PARIS).date()
+    if birth_date >= today or today.year - birth_date.year > 120:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "La date de naissance n'est pas plausible.",
+            {"birth_date": "Date de naissance invalide."},
+        )
 
 
 def check_issue_date(kind: DocumentKind, issued_on: date | None) -> None:
