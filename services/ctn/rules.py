@@ -1,13 +1,18 @@
-"""The CTN's automatic form checks (contrôle de forme): pure functions of the dossier.
+"""The CTN's form checks (contrôle de forme): pure functions of the dossier.
 
 Each check returns findings with a stable ``code`` (for machines), a French ``message``
 (shown to the candidate) and the ``field`` concerned. A dossier with no finding is
 compliant. The reference date (submission day) is passed in, never read from a clock.
+
+A CTN agent may also find a request non-compliant by hand: ``NON_COMPLIANCE_REASONS``
+is the fixed list of reasons they choose from, checked by ``agent_findings``.
 """
 
 from __future__ import annotations
 
 import re
+from calendar import monthrange
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from permis.common.v1 import dossier_pb2
+from services.common.errors import ErrorCode, PermisError
 from services.common.requirements import (
     DOCUMENT_LABELS,
     MINIMUM_AGE,
@@ -37,6 +43,8 @@ PHOTO_CODE = re.compile(r"^[A-Z0-9]{22}$")
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 ACCEPTED_CONTENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 OLDEST_PLAUSIBLE_AGE = 120
+# The proof of address must be less than 6 months old on the submission day (public rule).
+PROOF_OF_ADDRESS_MAX_AGE_MONTHS = 6
 
 
 def _paris() -> tzinfo:
@@ -336,6 +344,64 @@ def check_documents(dossier: dossier_pb2.Dossier, on: date) -> list[Finding]:
     return findings
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, or the month's last day when it has none (31 -> 30)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, monthrange(year, month)[1]))
+
+
+def check_proof_of_address_dates(dossier: dossier_pb2.Dossier, on: date) -> list[Finding]:
+    """Each proof of address carries its issue date and is at most 6 months old on ``on``.
+
+    A document issued on 2 December turns 6 months old on 2 June: still accepted that
+    day, refused from 3 June. From 31 August, the 6 months end on 28 (29) February.
+    """
+    findings: list[Finding] = []
+    for index, document in enumerate(dossier.documents):
+        if document.kind != DocumentKind.PROOF_OF_ADDRESS.value:
+            continue
+        field = f"documents[{index}].issued_on"
+        if not document.issued_on.strip():
+            findings.append(
+                Finding(
+                    "proof_of_address_date_missing",
+                    "La date d'émission du justificatif de domicile n'est pas renseignée.",
+                    field,
+                )
+            )
+            continue
+        issued = parse_date(document.issued_on)
+        if issued is None:
+            findings.append(
+                Finding(
+                    "proof_of_address_date_invalid",
+                    "La date d'émission du justificatif de domicile n'est pas une date "
+                    "valide (AAAA-MM-JJ).",
+                    field,
+                )
+            )
+        elif issued > on:
+            findings.append(
+                Finding(
+                    "proof_of_address_date_invalid",
+                    "La date d'émission du justificatif de domicile ne peut pas être "
+                    "postérieure à la date de la demande.",
+                    field,
+                )
+            )
+        elif add_months(issued, PROOF_OF_ADDRESS_MAX_AGE_MONTHS) < on:
+            findings.append(
+                Finding(
+                    "proof_of_address_too_old",
+                    f"Le justificatif de domicile date du {issued:%d/%m/%Y} : il doit avoir "
+                    f"moins de {PROOF_OF_ADDRESS_MAX_AGE_MONTHS} mois à la date de la demande.",
+                    field,
+                )
+            )
+    return findings
+
+
 def check_age(dossier: dossier_pb2.Dossier, on: date) -> list[Finding]:
     applicant = applicant_of(dossier, on)
     if applicant is None or is_old_enough(applicant, on):
@@ -360,5 +426,74 @@ def check_dossier(dossier: dossier_pb2.Dossier, today: date) -> list[Finding]:
         *check_contact(dossier.address),
         *check_photo_code(dossier.photo_code),
         *check_documents(dossier, on),
+        *check_proof_of_address_dates(dossier, on),
         *check_age(dossier, on),
     ]
+
+
+# ---- a CTN agent's verdict --------------------------------------------------------------
+
+# Why a CTN agent finds a request non-compliant: code -> French label, which is also the
+# message the candidate reads unless the agent writes one.
+NON_COMPLIANCE_REASONS: dict[str, str] = {
+    "photo_non_compliant": "La photo ou la signature numérisée n'est pas conforme.",
+    "document_illegible": "Une pièce justificative est illisible.",
+    "document_expired": "Une pièce justificative n'est plus valide.",
+    "identity_inconsistent": (
+        "Les informations d'état civil ne correspondent pas aux pièces justificatives."
+    ),
+    "address_proof_too_old": "Le justificatif de domicile date de plus de 6 mois.",
+    "document_missing": "Une pièce justificative obligatoire est manquante.",
+    "other": "Autre motif de non-conformité.",
+}
+# "other" says nothing by itself: the agent must explain.
+REASONS_NEEDING_A_MESSAGE = frozenset({"other"})
+MAX_AGENT_FINDINGS = 20
+MAX_FINDING_MESSAGE = 1000
+MAX_FINDING_FIELD = 200
+
+
+def agent_findings(raw: Iterable[tuple[str, str, str]]) -> list[Finding]:
+    """An agent's (code, message, field) triples, checked and completed.
+
+    Raises PermisError MISSING_FIELDS (none at all, or "other" without a message) or
+    INVALID_FIELD (unknown code, too many, too long), naming the offending field.
+    """
+    items = list(raw)
+    if not items:
+        raise PermisError(
+            ErrorCode.MISSING_FIELDS,
+            "Indiquez au moins un motif de non-conformité.",
+            {"field": "findings"},
+        )
+    if len(items) > MAX_AGENT_FINDINGS:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            f"Au plus {MAX_AGENT_FINDINGS} motifs de non-conformité par décision.",
+            {"field": "findings"},
+        )
+    findings: list[Finding] = []
+    for index, (raw_code, raw_message, raw_field) in enumerate(items):
+        code, message, field = raw_code.strip(), raw_message.strip(), raw_field.strip()
+        where = f"findings[{index}]"
+        if code not in NON_COMPLIANCE_REASONS:
+            raise PermisError(
+                ErrorCode.INVALID_FIELD,
+                "Motif de non-conformité inconnu. Motifs possibles : "
+                + ", ".join(NON_COMPLIANCE_REASONS) + ".",
+                {"field": f"{where}.code", "value": code[:64]},
+            )
+        if not message and code in REASONS_NEEDING_A_MESSAGE:
+            raise PermisError(
+                ErrorCode.MISSING_FIELDS,
+                "Le motif « autre » doit être précisé par un message.",
+                {"field": f"{where}.message"},
+            )
+        if len(message) > MAX_FINDING_MESSAGE or len(field) > MAX_FINDING_FIELD:
+            raise PermisError(
+                ErrorCode.INVALID_FIELD,
+                "Le message ou le champ d'un motif de non-conformité est trop long.",
+                {"field": where},
+            )
+        findings.append(Finding(code, message or NON_COMPLIANCE_REASONS[code], field))
+    return findings

@@ -1,35 +1,57 @@
-"""CTN form checks: the pure rules as tables, and the real gRPC service on both databases."""
+"""CTN form checks: the pure rules as tables, and the real gRPC service on both databases.
+
+The agents' verdicts and their delivery to a journey are in ``test_ctn_agent.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
 import pytest
+from pydantic import BaseModel
+from sqlalchemy import inspect, text
+from temporalio.client import Client
 
 from permis.common.v1 import dossier_pb2
 from permis.ctn.v1 import ctn_pb2, ctn_pb2_grpc
-from services.common.db import create_schema, make_engine, make_sessionmaker
+from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import start_server
+from services.common.journey_updates import JourneyUpdater, TemporalJourneyUpdater
+from services.common.settings import Settings
 from services.ctn import rules
-from services.ctn.server import definition
-from services.ctn.storage import Base
+from services.ctn.server import AUTOMATIC, build, definition
+from services.ctn.storage import VerdictStore, create_tables
 
 SUBMITTED = "2025-06-02T10:00:00+00:00"
 TODAY = date(2025, 6, 2)
 PHOTO_CODE = "K7Q3ZP9AB2C4D6E8F0G1H2"
 
 
-def document(kind: str, content_type: str = "application/pdf", size: int = 2048) -> (
-    dossier_pb2.DocumentRef
-):
+PROOF_ISSUED_ON = "2025-04-15"
+
+
+def document(
+    kind: str, content_type: str = "application/pdf", size: int = 2048, issued_on: str = ""
+) -> dossier_pb2.DocumentRef:
+    if kind == "proof_of_address" and not issued_on:
+        issued_on = PROOF_ISSUED_ON  # a recent one unless the test says otherwise
     return dossier_pb2.DocumentRef(
-        document_id=f"doc-{kind}", kind=kind, content_type=content_type, sha256="0" * 64, size=size
+        document_id=f"doc-{kind}", kind=kind, content_type=content_type, sha256="0" * 64,
+        size=size, issued_on=issued_on,
     )
+
+
+def proof(issued_on: str) -> list[dossier_pb2.DocumentRef]:
+    """The reference dossier's documents with a proof of address issued on that day."""
+    address = document("proof_of_address")
+    address.issued_on = issued_on  # "" too: document() would put the recent default back
+    return [document("identity_proof"), address]
 
 
 def dossier(request_number: str = "2506K7Q3ZP9A", /, **changes: object) -> dossier_pb2.Dossier:
@@ -220,6 +242,123 @@ def test_without_a_submission_date_the_check_day_counts() -> None:
     assert "too_young" not in {f.code for f in rules.check_dossier(candidate, date(2025, 6, 3))}
 
 
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2024, 12, 2), 6, date(2025, 6, 2)),
+        (date(2025, 7, 15), 6, date(2026, 1, 15)),
+        (date(2025, 8, 31), 6, date(2026, 2, 28)),
+        (date(2023, 8, 31), 6, date(2024, 2, 29)),
+        (date(2025, 12, 31), 1, date(2026, 1, 31)),
+    ],
+)
+def test_add_months_keeps_the_day_or_takes_the_months_last(
+    day: date, months: int, expected: date
+) -> None:
+    assert rules.add_months(day, months) == expected
+
+
+@pytest.mark.parametrize(
+    ("submitted_at", "issued_on", "expected"),
+    [
+        # Submitted on 2 June 2025 (Paris).
+        (SUBMITTED, "2025-06-02", None),  # issued the same day
+        (SUBMITTED, "2024-12-03", None),
+        (SUBMITTED, "2024-12-02", None),  # exactly 6 months: the last day it is accepted
+        (SUBMITTED, "2024-12-01", "proof_of_address_too_old"),  # one day more
+        (SUBMITTED, "2023-06-02", "proof_of_address_too_old"),
+        (SUBMITTED, "2025-06-03", "proof_of_address_date_invalid"),  # in the future
+        (SUBMITTED, "02/12/2024", "proof_of_address_date_invalid"),
+        (SUBMITTED, "2024-02-30", "proof_of_address_date_invalid"),
+        (SUBMITTED, "", "proof_of_address_date_missing"),
+        (SUBMITTED, "  ", "proof_of_address_date_missing"),
+        # 22:30 UTC on 2 June is already 3 June in Paris: the same document is too old.
+        ("2025-06-02T22:30:00+00:00", "2024-12-02", "proof_of_address_too_old"),
+        # Month ends: a document of 31 August turns 6 months old on 28 February...
+        ("2025-02-28T10:00:00+01:00", "2024-08-31", None),
+        ("2025-03-01T10:00:00+01:00", "2024-08-31", "proof_of_address_too_old"),
+        # ...or on 29 February in a leap year.
+        ("2024-02-29T10:00:00+01:00", "2023-08-31", None),
+        ("2024-03-01T10:00:00+01:00", "2023-08-31", "proof_of_address_too_old"),
+        # One of 28 February is 6 months old on 28 August, not on the 31st.
+        ("2025-08-28T10:00:00+02:00", "2025-02-28", None),
+        ("2025-08-29T10:00:00+02:00", "2025-02-28", "proof_of_address_too_old"),
+    ],
+)
+def test_proof_of_address_is_less_than_6_months_old_on_the_submission_day(
+    submitted_at: str, issued_on: str, expected: str | None
+) -> None:
+    candidate = dossier(submitted_at=submitted_at, documents=proof(issued_on))
+    findings = rules.check_dossier(candidate, TODAY)
+    assert found(findings) == (
+        {(expected, "documents[1].issued_on")} if expected else set()
+    )
+
+
+def test_every_proof_of_address_is_dated_and_the_message_says_when() -> None:
+    candidate = dossier(
+        documents=[
+            document("proof_of_address", issued_on="2024-11-20"),
+            document("identity_proof"),
+            document("proof_of_address", issued_on="2025-05-01"),
+        ]
+    )
+    (too_old,) = rules.check_dossier(candidate, TODAY)
+    assert (too_old.code, too_old.field) == ("proof_of_address_too_old", "documents[0].issued_on")
+    assert too_old.message == (
+        "Le justificatif de domicile date du 20/11/2024 : il doit avoir moins de 6 mois "
+        "à la date de la demande."
+    )
+    # Other documents need no date.
+    assert rules.check_dossier(dossier(documents=proof("2025-05-01")), TODAY) == []
+
+
+def test_agent_findings_complete_the_message_from_the_reason() -> None:
+    findings = rules.agent_findings(
+        [
+            ("photo_non_compliant", "", "photo_code"),
+            (" other ", " Le nom diffère de la pièce d'identité. ", ""),
+            ("document_illegible", "Le justificatif est flou.", "documents[1]"),
+        ]
+    )
+    assert findings == [
+        rules.Finding(
+            "photo_non_compliant", rules.NON_COMPLIANCE_REASONS["photo_non_compliant"],
+            "photo_code",
+        ),
+        rules.Finding("other", "Le nom diffère de la pièce d'identité.", ""),
+        rules.Finding("document_illegible", "Le justificatif est flou.", "documents[1]"),
+    ]
+    assert set(rules.NON_COMPLIANCE_REASONS) >= {
+        "photo_non_compliant", "document_illegible", "document_expired",
+        "identity_inconsistent", "address_proof_too_old", "document_missing", "other",
+    }
+    assert all(label[0].isupper() and label.endswith(".")
+               for label in rules.NON_COMPLIANCE_REASONS.values())
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "field"),
+    [
+        ([], ErrorCode.MISSING_FIELDS, "findings"),
+        ([("bad_mood", "", "")], ErrorCode.INVALID_FIELD, "findings[0].code"),
+        ([("document_missing", "", ""), ("", "x", "")], ErrorCode.INVALID_FIELD,
+         "findings[1].code"),
+        ([("other", "  ", "")], ErrorCode.MISSING_FIELDS, "findings[0].message"),
+        ([("other", "x" * 1001, "")], ErrorCode.INVALID_FIELD, "findings[0]"),
+        ([("document_expired", "", "f" * 201)], ErrorCode.INVALID_FIELD, "findings[0]"),
+        ([("document_missing", "", "")] * 21, ErrorCode.INVALID_FIELD, "findings"),
+    ],
+)
+def test_agent_findings_are_refused_when_unusable(
+    raw: list[tuple[str, str, str]], code: ErrorCode, field: str
+) -> None:
+    with pytest.raises(PermisError) as refused:
+        rules.agent_findings(raw)
+    assert refused.value.code is code
+    assert refused.value.details["field"] == field
+
+
 # ---- the gRPC service -----------------------------------------------------------------
 
 
@@ -231,30 +370,59 @@ class Clock:
         return self.now
 
 
+class Switch:
+    """The updater the service delivers through; a test may swap the real one for
+    another (e.g. a client whose Temporal is unreachable)."""
+
+    def __init__(self, target: JourneyUpdater) -> None:
+        self.target = target
+
+    async def update(self, workflow_id: str, update: str, arg: BaseModel) -> None:
+        await self.target.update(workflow_id, update, arg)
+
+
 @dataclass
 class PreCheck:
     stub: ctn_pb2_grpc.PreCheckServiceStub
     clock: Clock
+    store: VerdictStore
+    updater: Switch
 
-    async def check(self, candidate: dossier_pb2.Dossier) -> ctn_pb2.PreCheckResult:
-        return await self.stub.CheckDossier(ctn_pb2.CheckDossierRequest(dossier=candidate))
+    async def check(
+        self, candidate: dossier_pb2.Dossier, workflow_id: str = ""
+    ) -> ctn_pb2.PreCheckResult:
+        return await self.stub.CheckDossier(
+            ctn_pb2.CheckDossierRequest(dossier=candidate, workflow_id=workflow_id)
+        )
+
+    async def result(self, request_number: str) -> ctn_pb2.PreCheckResult:
+        return await self.stub.GetResult(ctn_pb2.GetResultRequest(request_number=request_number))
+
+
+@asynccontextmanager
+async def running_precheck(database_url: str, updater: JourneyUpdater) -> AsyncIterator[PreCheck]:
+    """The real service on a free port, over its database and a Temporal updater."""
+    engine = make_engine(database_url)
+    await create_tables(engine)
+    sessions = make_sessionmaker(engine)
+    clock = Clock(datetime(2025, 6, 2, 10, 5, tzinfo=UTC))
+    switch = Switch(updater)
+    server, port = await start_server([definition(sessions, switch, clock=clock)], "127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield PreCheck(
+            ctn_pb2_grpc.PreCheckServiceStub(channel), clock, VerdictStore(sessions), switch
+        )
+    finally:
+        await channel.close()
+        await server.stop(5)  # let in-flight handlers give their connections back
+        await engine.dispose()
 
 
 @pytest.fixture
-async def precheck(database_url: str) -> AsyncIterator[PreCheck]:
-    engine = make_engine(database_url)
-    await create_schema(engine, Base)
-    clock = Clock(datetime(2025, 6, 2, 10, 5, tzinfo=UTC))
-    server, port = await start_server(
-        [definition(make_sessionmaker(engine), clock=clock)], "127.0.0.1:0"
-    )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield PreCheck(ctn_pb2_grpc.PreCheckServiceStub(channel), clock)
-    finally:
-        await channel.close()
-        await server.stop(None)
-        await engine.dispose()
+async def precheck(database_url: str, temporal_client: Client) -> AsyncIterator[PreCheck]:
+    async with running_precheck(database_url, TemporalJourneyUpdater(temporal_client)) as running:
+        yield running
 
 
 async def test_compliant_dossier_is_recorded(precheck: PreCheck) -> None:
@@ -309,3 +477,68 @@ async def test_unknown_result_and_missing_request_number(precheck: PreCheck) -> 
         await precheck.check(dossier(" "))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert PermisError.from_rpc_error(caught.value).code is ErrorCode.INVALID_FIELD  # type: ignore[union-attr]
+
+
+async def test_the_automatic_verdict_remembers_its_journey(precheck: PreCheck) -> None:
+    result = await precheck.check(dossier("2506DDDDDDDD"), workflow_id="journey-of-DDDD")
+    assert result.decided_by == AUTOMATIC
+    stored = await precheck.store.get("2506DDDDDDDD")
+    assert stored is not None and stored.workflow_id == "journey-of-DDDD"
+
+    # A caller that predates the field: an inscription's journey follows from its number.
+    await precheck.check(dossier("2506EEEEEEEE"))
+    legacy = await precheck.store.get("2506EEEEEEEE")
+    assert legacy is not None and legacy.workflow_id == "inscription-2506EEEEEEEE"
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await precheck.check(dossier("2506FFFFFFFF"), workflow_id="w" * 201)
+    assert PermisError.from_rpc_error(caught.value).code is ErrorCode.INVALID_FIELD  # type: ignore[union-attr]
+
+
+async def test_an_old_proof_of_address_makes_the_dossier_non_compliant(precheck: PreCheck) -> None:
+    too_old = await precheck.check(dossier("2506GGGGGGGG", documents=proof("2024-12-01")))
+    assert too_old.compliant is False
+    assert [(f.code, f.field) for f in too_old.findings] == [
+        ("proof_of_address_too_old", "documents[1].issued_on")
+    ]
+    undated = await precheck.check(dossier("2506HHHHHHHH", documents=proof("")))
+    assert [f.code for f in undated.findings] == ["proof_of_address_date_missing"]
+    # Submitted on 2 June, checked days later: the submission day counts.
+    precheck.clock.now += timedelta(days=5)
+    on_time = await precheck.check(dossier("2506JJJJJJJJ", documents=proof("2024-12-02")))
+    assert on_time.compliant is True
+
+
+async def test_a_database_from_before_agent_verdicts_is_brought_up_to_date(
+    database_url: str, temporal_client: Client
+) -> None:
+    engine = make_engine(database_url)
+    async with engine.begin() as connection:  # the first release's table, with a verdict
+        await connection.execute(text(
+            "CREATE TABLE ctn_verdicts (request_number VARCHAR(64) PRIMARY KEY, "
+            "compliant BOOLEAN NOT NULL, findings JSON NOT NULL, "
+            "checked_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+        ))
+        await connection.execute(text(
+            "INSERT INTO ctn_verdicts VALUES ('2506KKKKKKKK', true, '[]', "
+            "'2025-06-02 10:05:00+00:00')"
+        ))
+    await engine.dispose()
+
+    _, engine = await build(
+        Settings(database_url=database_url), TemporalJourneyUpdater(temporal_client)
+    )
+    try:
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("ctn_verdicts")}
+            )
+            tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert "workflow_id" in columns
+        assert "ctn_agent_verdicts" in tables
+        old = await VerdictStore(make_sessionmaker(engine)).get("2506KKKKKKKK")
+        assert old is not None and (old.compliant, old.workflow_id) == (True, "")
+        assert old.checked_at == datetime(2025, 6, 2, 10, 5, tzinfo=UTC)
+        await create_tables(engine)  # a second start changes nothing
+    finally:
+        await engine.dispose()
