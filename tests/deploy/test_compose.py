@@ -6,37 +6,30 @@ truth: ``Settings``, ``SERVICE_NAMES``, ``workflows.ids`` and the files it mount
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from temporalio.common import SearchAttributeIndexedValueType
 
-from services.common.settings import SERVICE_NAMES, Settings
+from services.common.settings import SERVICE_NAMES
+from tests.deploy.manifests import (
+    OUR_PROCESSES,
+    REPO_ROOT,
+    default,
+    default_port,
+    image_tag,
+    production_settings,
+    unknown_permis_variables,
+)
 from workflows.ids import SEARCH_ATTRIBUTES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 COMPOSE_TEXT = COMPOSE_FILE.read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, Any] = COMPOSE["services"]
-OUR_PROCESSES: dict[str, str] = {
-    **{name: f"services.{name}" for name in SERVICE_NAMES},
-    "worker": "workflows.worker",
-    "gateway": "services.gateway",
-}
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
-
-
-def default(field: str) -> Any:
-    return Settings.model_fields[field].default
-
-
-def default_port(field: str) -> int:
-    return int(str(default(field)).rsplit(":", 1)[1])
 
 
 def interpolate(value: object) -> str:
@@ -119,22 +112,14 @@ def test_infrastructure_ports_match_the_settings_defaults() -> None:
 
 
 def test_every_permis_variable_is_a_settings_field() -> None:
-    used = set(re.findall(r"\bPERMIS_([A-Z0-9_]+)", COMPOSE_TEXT))
-    assert used, "no PERMIS_* variable found"
-    unknown = {f"PERMIS_{name}" for name in used if name.lower() not in Settings.model_fields}
-    assert unknown == set()
+    assert unknown_permis_variables(COMPOSE_TEXT) == set()
 
 
 @pytest.mark.parametrize("name", [*SERVICE_NAMES, "worker", "gateway"])
 def test_each_process_environment_makes_valid_production_settings(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for variable in list(os.environ):
-        if variable.startswith("PERMIS_"):
-            monkeypatch.delenv(variable)
-    for variable, value in environment(name).items():
-        monkeypatch.setenv(variable, value)
-    settings = Settings()
+    settings = production_settings(environment(name), monkeypatch)
     assert settings.environment == "production"
 
 
@@ -153,11 +138,8 @@ def test_one_database_per_service_created_by_the_init_script() -> None:
 
 
 def test_images_are_pinned() -> None:
-    for name, service in SERVICES.items():
-        image = service["image"]
-        repository, _, tag = image.rpartition(":")
-        assert repository and tag and "/" not in tag, f"{name}: {image} has no tag"
-        assert tag != "latest", f"{name}: {image}"
+    for service in SERVICES.values():
+        image_tag(service["image"])
 
 
 def test_dependencies_wait_for_health_where_there_is_a_healthcheck() -> None:
