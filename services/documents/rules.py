@@ -1,5 +1,6 @@
 """Pure rules of the document service: what a file is, what it may be called, how long a
-link lives, and the attestation d'inscription itself (rendered in memory, no I/O).
+link lives, and the papers it produces itself, the attestation d'inscription and the
+récépissé de dépôt (rendered in memory, no I/O).
 
 The type of a file is read from its first bytes, never from its name or from the
 content type the browser sent: a renamed executable stays refused.
@@ -21,8 +22,9 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 
 from services.common.errors import ErrorCode, PermisError
+from services.common.requirements import MOTIF_LABELS
 from workflows.ids import is_request_number
-from workflows.models import DocumentKind
+from workflows.models import Category, DocumentKind, Motif
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -38,7 +40,8 @@ EXTENSIONS: dict[str, str] = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png"}
 
 # Documents the service produces itself: one per request and kind, never uploaded.
 ATTESTATION_KIND = "attestation_inscription"
-GENERATED_KINDS = frozenset({ATTESTATION_KIND})
+RECEIPT_KIND = "recepisse_depot"
+GENERATED_KINDS = frozenset({ATTESTATION_KIND, RECEIPT_KIND})
 UPLOADABLE_KINDS = frozenset(kind.value for kind in DocumentKind)
 
 DEFAULT_URL_TTL_SECONDS = 300
@@ -155,50 +158,63 @@ def parse_attestation(
 ) -> AttestationData:
     """Validated attestation content; MISSING_FIELDS / INVALID_FIELD name the faulty field."""
     check_request_number(request_number)
-    values = {
-        "neph": neph, "family_name": family_name, "given_names": given_names,
-        "birth_date": birth_date, "birth_place": birth_place, "category": category,
-        "department": department, "decided_at": decided_at,
-    }
-    missing = [name for name, value in values.items() if not value.strip()]
-    if missing:
-        raise PermisError(ErrorCode.MISSING_FIELDS, details={"fields": ",".join(missing)})
+    _require_all(
+        neph=neph, family_name=family_name, given_names=given_names, birth_date=birth_date,
+        birth_place=birth_place, category=category, department=department,
+        decided_at=decided_at,
+    )
     if not NEPH_PATTERN.match(neph):
         raise PermisError(
             ErrorCode.INVALID_FIELD, "NEPH invalide (12 chiffres).", {"field": "neph"}
         )
-    try:
-        born = date.fromisoformat(birth_date)
-    except ValueError:
-        raise PermisError(
-            ErrorCode.INVALID_FIELD, "Date de naissance invalide.", {"field": "birth_date"}
-        ) from None
-    try:
-        decided = datetime.fromisoformat(decided_at)
-    except ValueError:
-        raise PermisError(
-            ErrorCode.INVALID_FIELD, "Date de décision invalide.", {"field": "decided_at"}
-        ) from None
-    if decided.tzinfo is None:
-        decided = decided.replace(tzinfo=UTC)
     return AttestationData(
         request_number=request_number, neph=neph, family_name=family_name.strip(),
-        given_names=given_names.strip(), birth_date=born, birth_place=birth_place.strip(),
-        category=category.strip(), department=department.strip(), decided_at=decided,
+        given_names=given_names.strip(),
+        birth_date=_parse_date(birth_date, "birth_date", "Date de naissance invalide."),
+        birth_place=birth_place.strip(), category=category.strip(),
+        department=department.strip(),
+        decided_at=_parse_moment(decided_at, "decided_at", "Date de décision invalide."),
         address_line=address_line.strip(),
     )
+
+
+def _require_all(**values: str) -> None:
+    """MISSING_FIELDS naming every blank field at once, so the caller fixes them together."""
+    missing = [name for name, value in values.items() if not value.strip()]
+    if missing:
+        raise PermisError(ErrorCode.MISSING_FIELDS, details={"fields": ",".join(missing)})
+
+
+def _parse_date(value: str, field: str, message: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise PermisError(ErrorCode.INVALID_FIELD, message, {"field": field}) from None
+
+
+def _parse_moment(value: str, field: str, message: str) -> datetime:
+    """An aware datetime; a naive one is taken as UTC (what every service stores)."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise PermisError(ErrorCode.INVALID_FIELD, message, {"field": field}) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _french_date(value: date) -> str:
     return value.strftime("%d/%m/%Y")
 
 
-def _decision_day(decided_at: datetime) -> date:
-    # Shown as the prefecture would date it: the day in metropolitan French time.
+def _paris(moment: datetime) -> datetime:
+    # Shown as the prefecture would date it: metropolitan French time.
     try:
-        return decided_at.astimezone(ZoneInfo("Europe/Paris")).date()
+        return moment.astimezone(ZoneInfo("Europe/Paris"))
     except ZoneInfoNotFoundError:
-        return decided_at.astimezone(UTC).date()
+        return moment.astimezone(UTC)
+
+
+def _decision_day(decided_at: datetime) -> date:
+    return _paris(decided_at).date()
 
 
 # The notice's instructions, one paragraph each; "- " marks an indented item.
@@ -288,6 +304,145 @@ def render_attestation(data: AttestationData) -> bytes:
         y -= 3 * mm
     pdf.setFont("Helvetica-Oblique", 9)
     pdf.drawString(left, 20 * mm, f"NEPH {data.neph} - demande {data.request_number}")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+# ---- the récépissé de dépôt ----------------------------------------------------------
+
+# Only a category-B inscription gets a récépissé at submission (the notice).
+RECEIPT_CATEGORY = Category.B.value
+RECEIPT_LEARNING_TEXT = (
+    "Ce document vous permet d'entamer votre apprentissage sur les voies ouvertes "
+    "à la circulation publique."
+)
+RECEIPT_NOT_A_LICENCE_TEXT = "Ce récépissé n'est pas un permis de conduire."
+RECEIPT_NOTES: tuple[str, ...] = (
+    RECEIPT_LEARNING_TEXT,
+    RECEIPT_NOT_A_LICENCE_TEXT,
+    "Il atteste seulement du dépôt de votre demande d'inscription, qui sera examinée par "
+    "le service instructeur de votre département. Une attestation d'inscription portant "
+    "votre numéro NEPH vous sera délivrée si votre demande est acceptée.",
+)
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    request_number: str
+    family_name: str
+    given_names: str
+    birth_date: date
+    birth_place: str
+    category: str
+    motif: Motif
+    department: str
+    submitted_at: datetime
+    address_line: str = ""
+
+    @property
+    def motif_label(self) -> str:
+        label = MOTIF_LABELS[self.motif]
+        return label[:1].upper() + label[1:]
+
+
+def parse_receipt(
+    *,
+    request_number: str,
+    family_name: str,
+    given_names: str,
+    birth_date: str,
+    birth_place: str,
+    category: str,
+    motif: str,
+    department: str,
+    submitted_at: str,
+    address_line: str = "",
+) -> ReceiptData:
+    """Validated récépissé content: a category-B inscription (any inscription motif)."""
+    check_request_number(request_number)
+    _require_all(
+        family_name=family_name, given_names=given_names, birth_date=birth_date,
+        birth_place=birth_place, category=category, motif=motif, department=department,
+        submitted_at=submitted_at,
+    )
+    if category.strip() != RECEIPT_CATEGORY:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "Le récépissé de dépôt n'est délivré que pour une inscription en catégorie B.",
+            {"field": "category"},
+        )
+    try:
+        inscription_motif = Motif(motif.strip())
+    except ValueError:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD, "Motif d'inscription inconnu.", {"field": "motif"}
+        ) from None
+    return ReceiptData(
+        request_number=request_number, family_name=family_name.strip(),
+        given_names=given_names.strip(),
+        birth_date=_parse_date(birth_date, "birth_date", "Date de naissance invalide."),
+        birth_place=birth_place.strip(), category=RECEIPT_CATEGORY, motif=inscription_motif,
+        department=department.strip(),
+        submitted_at=_parse_moment(submitted_at, "submitted_at", "Date de dépôt invalide."),
+        address_line=address_line.strip(),
+    )
+
+
+def render_receipt(data: ReceiptData) -> bytes:
+    """The one-page récépissé de dépôt; like the attestation, the same data gives the
+    same bytes (``invariant``)."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)
+    pdf.setTitle("Récépissé de dépôt d'une demande d'inscription au permis de conduire")
+    pdf.setAuthor("Agence Nationale des Titres Sécurisés")
+    pdf.setSubject(f"Demande {data.request_number}")
+    width, height = A4
+    left = 20 * mm
+
+    pdf.setFont("Helvetica", 10)
+    pdf.drawString(left, height - 20 * mm, "RÉPUBLIQUE FRANÇAISE")
+    pdf.drawString(left, height - 25 * mm, "Agence Nationale des Titres Sécurisés")
+    pdf.setFont("Helvetica-Bold", 17)
+    pdf.drawCentredString(width / 2, height - 45 * mm, "Récépissé de dépôt d'une demande")
+    pdf.drawCentredString(width / 2, height - 53 * mm, "d'inscription au permis de conduire")
+
+    submitted = _paris(data.submitted_at)
+    rows = [
+        ("Numéro de demande", data.request_number),
+        ("Nom de famille", data.family_name.upper()),
+        ("Prénom(s)", data.given_names),
+        ("Né(e) le", _french_date(data.birth_date)),
+        ("à", data.birth_place),
+        ("Catégorie demandée", data.category),
+        ("Motif", data.motif_label),
+        ("Département", data.department),
+        ("Date de dépôt", f"{_french_date(submitted.date())} à {submitted:%H:%M}"),
+    ]
+    if data.address_line:
+        rows.insert(5, ("Adresse", data.address_line))
+    y = height - 75 * mm
+    value_x = left + 55 * mm
+    for label, value in rows:
+        pdf.setFont("Helvetica", 12)
+        pdf.drawString(left, y, f"{label} :")
+        pdf.setFont("Helvetica-Bold", 12)
+        for line in _wrapped(value, "Helvetica-Bold", 12, width - left - value_x):
+            pdf.drawString(value_x, y, line)
+            y -= 6 * mm
+        y -= 3 * mm
+
+    y -= 6 * mm
+    for index, paragraph in enumerate(RECEIPT_NOTES):
+        # The first two are what the candidate must not miss: in bold.
+        font = "Helvetica-Bold" if index < 2 else "Helvetica"
+        pdf.setFont(font, 11)
+        for line in _wrapped(paragraph, font, 11, width - 2 * left):
+            pdf.drawString(left, y, line)
+            y -= 5.5 * mm
+        y -= 3 * mm
+    pdf.setFont("Helvetica-Oblique", 9)
+    pdf.drawString(left, 20 * mm, f"Récépissé de dépôt - demande {data.request_number}")
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()

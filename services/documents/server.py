@@ -1,4 +1,4 @@
-"""DocumentService: supporting documents and the attestation d'inscription.
+"""DocumentService: supporting documents, the attestation d'inscription and the récépissé.
 
 Bytes go to S3 first, then the row; a row that cannot be written takes its object
 with it, so nothing half-written is ever visible.
@@ -11,7 +11,9 @@ import contextlib
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import grpc
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +38,8 @@ from services.documents.storage import (
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = documents_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name
+
+Data = TypeVar("Data")
 
 
 def to_proto(row: DocumentRow) -> documents_pb2.Document:
@@ -189,33 +193,81 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
             decided_at=request.decided_at,
             address_line=request.address_line,
         )
-        existing = await self._generated(data.request_number)
-        if existing is not None:
-            return to_proto(existing)
-        content = await asyncio.to_thread(rules.render_attestation, data)
-        row = new_row(
+        return await self._render_once(
+            data,
             request_number=data.request_number,
             kind=rules.ATTESTATION_KIND,
             filename=f"attestation-inscription-{data.neph}.pdf",
+            render=rules.render_attestation,
+            owner_account_id=request.owner_account_id,
+        )
+
+    async def RenderReceipt(
+        self, request: documents_pb2.RenderReceiptRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.Document:
+        data = rules.parse_receipt(
+            request_number=request.request_number,
+            family_name=request.family_name,
+            given_names=request.given_names,
+            birth_date=request.birth_date,
+            birth_place=request.birth_place,
+            category=request.category,
+            motif=request.motif,
+            department=request.department,
+            submitted_at=request.submitted_at,
+            address_line=request.address_line,
+        )
+        return await self._render_once(
+            data,
+            request_number=data.request_number,
+            kind=rules.RECEIPT_KIND,
+            filename=f"recepisse-depot-{data.request_number}.pdf",
+            render=rules.render_receipt,
+            owner_account_id=request.owner_account_id,
+        )
+
+    async def _render_once(
+        self,
+        data: Data,
+        *,
+        request_number: str,
+        kind: str,
+        filename: str,
+        render: Callable[[Data], bytes],
+        owner_account_id: str,
+    ) -> documents_pb2.Document:
+        """One generated document per (request, kind): a repeat returns the stored one.
+
+        A workflow retries its activity; the first document produced stays the one the
+        candidate downloads, even if the retry carried different data.
+        """
+        existing = await self._generated(request_number, kind)
+        if existing is not None:
+            return to_proto(existing)
+        content = await asyncio.to_thread(render, data)
+        row = new_row(
+            request_number=request_number,
+            kind=kind,
+            filename=filename,
             content_type=rules.PDF,
             content=content,
-            owner_account_id=request.owner_account_id,
+            owner_account_id=owner_account_id,
             generated=True,
         )
         try:
             await self._store(row, content)
         except IntegrityError as error:
             # A concurrent call won the race: its document is the one.
-            winner = await self._generated(data.request_number)
+            winner = await self._generated(request_number, kind)
             if not is_unique_violation(error) or winner is None:
                 raise
             return to_proto(winner)
-        log.info("attestation %s rendered for %s", row.id, row.request_number)
+        log.info("%s %s rendered for %s", kind, row.id, row.request_number)
         return to_proto(row)
 
-    async def _generated(self, request_number: str) -> DocumentRow | None:
+    async def _generated(self, request_number: str, kind: str) -> DocumentRow | None:
         async with self.sessionmaker() as session:
-            return await find_generated(session, request_number, rules.ATTESTATION_KIND)
+            return await find_generated(session, request_number, kind)
 
 
 def definition(servicer: DocumentServicer) -> ServiceDefinition:

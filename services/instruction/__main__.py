@@ -11,6 +11,7 @@ import time
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from services.common.clients import ServiceClients
 from services.common.grpc_server import serve
 from services.common.settings import Settings
 from services.instruction.server import TemporalDecisionSink, build, definition
@@ -43,13 +44,20 @@ async def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level)
     client = await connect_temporal(settings)
-    servicer, engine = await build(settings, TemporalDecisionSink(client))
+    # The channel to the document service connects lazily: it may start after us.
+    clients = ServiceClients(settings)
+    servicer, engine = await build(settings, TemporalDecisionSink(client), clients.documents)
+
+    async def stop() -> None:
+        await engine.dispose()
+        await clients.close()
+
     await serve(
         [definition(servicer)],
         settings.address_of("instruction"),
         max_message_bytes=settings.grpc_max_message_bytes,
         grace_seconds=settings.grpc_shutdown_grace_seconds,
-        on_stop=engine.dispose,
+        on_stop=stop,
     )
 
 

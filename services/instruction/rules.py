@@ -41,7 +41,24 @@ REJECTION_REASONS: dict[str, str] = {
     "other": "Autre motif",
 }
 OTHER_REASON = "other"
+# Reasons whose label alone says nothing: the instructor must explain in their own words.
+REASONS_REQUIRING_TEXT = frozenset({OTHER_REASON})
 MAX_REASON_TEXT = 1000
+
+
+@dataclass(frozen=True)
+class RejectionReason:
+    code: str
+    label: str
+    requires_text: bool
+
+
+def rejection_reasons() -> tuple[RejectionReason, ...]:
+    """The fixed list, in the order instructors see it (``other`` last)."""
+    return tuple(
+        RejectionReason(code, label, code in REASONS_REQUIRING_TEXT)
+        for code, label in REJECTION_REASONS.items()
+    )
 
 METROPOLITAN_DEPARTMENTS = frozenset(
     [f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"]
@@ -63,7 +80,7 @@ def check_rejection(reason_code: str, reason_text: str) -> tuple[str, str]:
             "Motif de rejet inconnu. Motifs possibles : " + ", ".join(REJECTION_REASONS) + ".",
             {"field": "reason_code"},
         )
-    if reason_code == OTHER_REASON and not text:
+    if reason_code in REASONS_REQUIRING_TEXT and not text:
         raise PermisError(
             ErrorCode.MISSING_FIELDS,
             "Précisez le motif du rejet.",
@@ -76,6 +93,41 @@ def check_rejection(reason_code: str, reason_text: str) -> tuple[str, str]:
             {"field": "reason_text"},
         )
     return reason_code, text
+
+
+# ---- withdrawals and reminders -------------------------------------------------------
+
+REMINDER = 1
+ESCALATION = 2
+MAX_WITHDRAWAL_REASON = 1000
+
+
+def check_withdrawal_reason(reason: str) -> str:
+    """Why a case leaves the queue undecided: shown to the instructor who had it.
+
+    A long reason (many CTN findings) is shortened rather than refused: the journey's
+    withdrawal must go through, and the findings themselves stay in the journey.
+    """
+    text = reason.strip()
+    if not text:
+        raise PermisError(ErrorCode.MISSING_FIELDS, details={"field": "reason"})
+    if len(text) > MAX_WITHDRAWAL_REASON:
+        text = text[: MAX_WITHDRAWAL_REASON - 1].rstrip() + "…"
+    return text
+
+
+def check_reminder_level(level: int) -> int:
+    """1 is the reminder, 2 the escalation; nothing else exists."""
+    if level not in (REMINDER, ESCALATION):
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "Niveau de relance invalide (1 : relance, 2 : escalade).",
+            {"field": "level"},
+        )
+    return level
+
+
+# ---- departments ---------------------------------------------------------------------
 
 
 def is_known_department(department: str) -> bool:

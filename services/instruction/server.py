@@ -1,12 +1,16 @@
 """InstructionService: the DDT instructors' queue, their decisions, and their delivery.
 
-A decision is first recorded (with its NEPH) in one transaction, then delivered to
-the running journey as the ``record_decision`` update, then marked delivered. If
-delivery fails the decision stays recorded: deciding again the same way delivers it.
+An instructor of the case's department claims it (and gets its documents as short-lived
+links from the document service); only they may then decide it, and deciding an
+unclaimed case claims it. A decision is first recorded (with its NEPH) in one
+transaction, then delivered to the running journey as the ``record_decision`` update,
+then marked delivered. If delivery fails the decision stays recorded: deciding again
+the same way delivers it. The journey may also withdraw a case or record reminders.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -24,13 +28,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from permis.common.v1 import dossier_pb2
+from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
 from services.common.db import create_schema, is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
 from services.common.settings import Settings
 from services.instruction import rules, storage
-from services.instruction.storage import ACCEPTED, REJECTED, Base, CaseRow
+from services.instruction.storage import (
+    ACCEPTED,
+    CLAIMED,
+    ENQUEUED,
+    PENDING,
+    REJECTED,
+    REMINDED,
+    WITHDRAWN,
+    Base,
+    CaseRow,
+)
 from workflows.ids import is_request_number
 from workflows.models import Decision, Outcome
 
@@ -38,6 +53,11 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = instruction_pb2.DESCRIPTOR.services_by_name["InstructionService"].full_name
 UPDATE_NAME = "record_decision"
+
+# Links to a dossier's documents live 5 minutes: long enough to open them while
+# instructing, short enough that a copied link soon stops working.
+DOCUMENT_URL_TTL_SECONDS = 300
+DOCUMENTS_DEADLINE_SECONDS = 10.0
 
 _OUTCOMES = {
     ACCEPTED: (Outcome.ACCEPTED, instruction_pb2.OUTCOME_ACCEPTED),
@@ -136,6 +156,10 @@ def decision_proto(case: CaseRow) -> instruction_pb2.Decision:
     )
 
 
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
 def case_proto(case: CaseRow) -> instruction_pb2.InstructionCase:
     message = instruction_pb2.InstructionCase(
         request_number=case.request_number,
@@ -144,7 +168,12 @@ def case_proto(case: CaseRow) -> instruction_pb2.InstructionCase:
         dossier=json_format.ParseDict(case.dossier, dossier_pb2.Dossier()),
         state=case.state,
         enqueued_at=case.enqueued_at.isoformat(),
-        delivered_at=case.delivered_at.isoformat() if case.delivered_at else "",
+        delivered_at=_iso(case.delivered_at),
+        claimed_by=case.claimed_by or "",
+        claimed_at=_iso(case.claimed_at),
+        reminders=case.reminders or 0,
+        last_reminded_at=_iso(case.last_reminded_at),
+        withdrawn_reason=case.withdrawn_reason or "",
     )
     if case.state in _OUTCOMES:
         message.decision.CopyFrom(decision_proto(case))
@@ -160,12 +189,27 @@ def _required(value: str, field: str) -> str:
 # ---- the servicer --------------------------------------------------------------------
 
 
+def check_claimable(case: CaseRow, instructor_id: str, department: str) -> None:
+    """Refuses an instructor of another department, a case no longer pending, and a case
+    another instructor holds; the same instructor claiming again passes."""
+    if case.department != department:
+        raise PermisError(ErrorCode.WRONG_DEPARTMENT, details={"department": case.department})
+    if case.state != PENDING:
+        raise PermisError(ErrorCode.CASE_ALREADY_DECIDED, details={"state": case.state})
+    if case.claimed_by and case.claimed_by != instructor_id:
+        raise PermisError(ErrorCode.CASE_CLAIMED, details={"claimed_by": case.claimed_by})
+
+
 class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], sink: DecisionSink
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sink: DecisionSink,
+        documents: documents_pb2_grpc.DocumentServiceStub,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.sink = sink
+        self.documents = documents
 
     async def EnqueueCase(
         self, request: instruction_pb2.EnqueueCaseRequest, context: grpc.aio.ServicerContext
@@ -184,17 +228,22 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
             existing = await storage.get_case(session, number)
         if existing is not None:
             return case_proto(existing)
+        now = datetime.now(UTC)
         row = CaseRow(
             request_number=number,
             workflow_id=workflow_id,
             department=department,
             dossier=json_format.MessageToDict(dossier),
-            state=storage.PENDING,
-            enqueued_at=datetime.now(UTC),
+            state=PENDING,
+            enqueued_at=now,
+            claimed_by="",
+            reminders=0,
+            withdrawn_reason="",
         )
         try:
             async with self.sessionmaker.begin() as session:
                 session.add(row)
+                await storage.record_event(session, number, ENQUEUED, workflow_id, now)
         except IntegrityError as error:
             if not is_unique_violation(error):
                 raise
@@ -212,7 +261,11 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         size = rules.page_size(request.page_size)
         after = rules.decode_page_token(request.page_token) if request.page_token else None
         async with self.sessionmaker() as session:
-            rows = list(await storage.pending_page(session, department, after, size + 1))
+            rows = list(
+                await storage.pending_page(
+                    session, department, after, size + 1, unclaimed_only=request.unclaimed_only
+                )
+            )
         token = ""
         if len(rows) > size:  # one more than asked: there is a next page
             rows = rows[:size]
@@ -224,12 +277,124 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
     async def GetCase(
         self, request: instruction_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
     ) -> instruction_pb2.InstructionCase:
-        number = _required(request.request_number, "request_number")
+        return case_proto(await self._case(_required(request.request_number, "request_number")))
+
+    async def _case(self, request_number: str) -> CaseRow:
         async with self.sessionmaker() as session:
-            case = await storage.get_case(session, number)
+            case = await storage.get_case(session, request_number)
         if case is None:
             raise PermisError(ErrorCode.CASE_NOT_FOUND)
+        return case
+
+    async def ClaimCase(
+        self, request: instruction_pb2.ClaimCaseRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.InstructionCase:
+        """Checked, then the links fetched, then the claim written: if the document
+        service cannot give the links, nothing is recorded and the instructor retries."""
+        number = _required(request.request_number, "request_number")
+        instructor = _required(request.instructor_id, "instructor_id")
+        department = rules.check_department(request.department.strip())
+        case = await self._case(number)
+        check_claimable(case, instructor, department)
+        documents = await self._document_links(case)
+        now = datetime.now(UTC)
+        async with self.sessionmaker.begin() as session:
+            newly_claimed = await storage.claim(session, number, instructor, now)
+            if newly_claimed:
+                await storage.record_event(session, number, CLAIMED, instructor, now)
+            claimed = await storage.get_case(session, number)
+        assert claimed is not None  # cases are never deleted
+        # Someone may have claimed, decided or withdrawn it since the first check.
+        check_claimable(claimed, instructor, department)
+        if newly_claimed:
+            log.info("case %s claimed by %s", number, instructor)
+        message = case_proto(claimed)
+        message.documents.extend(documents)
+        return message
+
+    async def _document_links(self, case: CaseRow) -> list[instruction_pb2.CaseDocument]:
+        refs = json_format.ParseDict(case.dossier, dossier_pb2.Dossier()).documents
+        return list(await asyncio.gather(*(self._document_link(ref) for ref in refs)))
+
+    async def _document_link(self, ref: dossier_pb2.DocumentRef) -> instruction_pb2.CaseDocument:
+        """A short-lived link to one document; a document the store no longer knows comes
+        without one (the instructor can still reject the case for a missing document)."""
+        try:
+            link = await self.documents.GetDownloadUrl(
+                documents_pb2.GetDownloadUrlRequest(
+                    document_id=ref.document_id, ttl_seconds=DOCUMENT_URL_TTL_SECONDS
+                ),
+                timeout=DOCUMENTS_DEADLINE_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            refusal = PermisError.from_rpc_error(error)
+            if refusal is not None and refusal.code is ErrorCode.DOCUMENT_NOT_FOUND:
+                log.warning("document %s of a dossier is unknown to storage", ref.document_id)
+                return instruction_pb2.CaseDocument(document=ref)
+            log.warning("document service failed for %s: %s", ref.document_id, error.code())
+            raise PermisError(
+                ErrorCode.SERVICE_UNAVAILABLE, details={"service": "documents"}
+            ) from error
+        return instruction_pb2.CaseDocument(
+            document=ref, download_url=link.url, url_expires_at=link.expires_at
+        )
+
+    async def WithdrawCase(
+        self, request: instruction_pb2.WithdrawCaseRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.InstructionCase:
+        """Pending → withdrawn; withdrawing again returns the case as it is (first reason)."""
+        number = _required(request.request_number, "request_number")
+        reason = rules.check_withdrawal_reason(request.reason)
+        now = datetime.now(UTC)
+        async with self.sessionmaker.begin() as session:
+            withdrawn = await storage.withdraw(session, number, reason, now)
+            case = await storage.get_case(session, number)
+            if withdrawn and case is not None:
+                await storage.record_event(
+                    session, number, WITHDRAWN, case.workflow_id, now, reason
+                )
+        if case is None:
+            raise PermisError(ErrorCode.CASE_NOT_FOUND)
+        if case.state != WITHDRAWN:
+            raise PermisError(ErrorCode.CASE_ALREADY_DECIDED, details={"state": case.state})
+        if withdrawn:
+            log.info("case %s withdrawn", number)
         return case_proto(case)
+
+    async def RemindCase(
+        self, request: instruction_pb2.RemindCaseRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.InstructionCase:
+        """Raises the reminder level of a pending case. A level already reached, or a case
+        decided meanwhile (the journey's timer may race the decision), is left as it is."""
+        number = _required(request.request_number, "request_number")
+        level = rules.check_reminder_level(request.level)
+        now = datetime.now(UTC)
+        async with self.sessionmaker.begin() as session:
+            reminded = await storage.remind(session, number, level, now)
+            case = await storage.get_case(session, number)
+            if reminded and case is not None:
+                await storage.record_event(
+                    session, number, REMINDED, case.workflow_id, now, str(level)
+                )
+        if case is None:
+            raise PermisError(ErrorCode.CASE_NOT_FOUND)
+        if reminded:
+            log.info("case %s reminded (level %d)", number, level)
+        return case_proto(case)
+
+    async def ListRejectionReasons(
+        self,
+        request: instruction_pb2.ListRejectionReasonsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> instruction_pb2.ListRejectionReasonsResponse:
+        return instruction_pb2.ListRejectionReasonsResponse(
+            reasons=[
+                instruction_pb2.RejectionReason(
+                    code=reason.code, label=reason.label, requires_text=reason.requires_text
+                )
+                for reason in rules.rejection_reasons()
+            ]
+        )
 
     async def AcceptCase(
         self, request: instruction_pb2.AcceptCaseRequest, context: grpc.aio.ServicerContext
@@ -261,11 +426,12 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         """Record the decision (and the NEPH) in one transaction; or find the stored one.
 
         Deciding again the same way returns the stored decision (the instructor retries
-        after an outage); the opposite decision is refused.
+        after an outage); the opposite decision is refused, and so is a pending case
+        another instructor holds.
         """
         decided_at = datetime.now(UTC)
         async with self.sessionmaker.begin() as session:
-            department = await storage.claim(
+            department = await storage.decide(
                 session,
                 request_number,
                 state=state,
@@ -274,13 +440,20 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
                 reason_code=reason_code,
                 reason_text=reason_text,
             )
-            if department is not None and state == ACCEPTED:
-                series = rules.neph_series(decided_at, department)
-                neph = rules.format_neph(series, await storage.next_order(session, series))
-                await storage.set_neph(session, request_number, neph)
+            if department is not None:
+                detail = reason_code  # the journal keeps the reason, or the NEPH given
+                if state == ACCEPTED:
+                    series = rules.neph_series(decided_at, department)
+                    detail = rules.format_neph(series, await storage.next_order(session, series))
+                    await storage.set_neph(session, request_number, detail)
+                await storage.record_event(
+                    session, request_number, state, instructor_id, decided_at, detail
+                )
             case = await storage.get_case(session, request_number)
         if case is None:
             raise PermisError(ErrorCode.CASE_NOT_FOUND)
+        if case.state == PENDING:  # still pending: someone else holds it
+            raise PermisError(ErrorCode.CASE_CLAIMED, details={"claimed_by": case.claimed_by})
         if case.state != state:
             raise PermisError(ErrorCode.CASE_ALREADY_DECIDED, details={"state": case.state})
         if department is not None:
@@ -311,12 +484,17 @@ def definition(servicer: InstructionServicer) -> ServiceDefinition:
     )
 
 
-async def build(settings: Settings, sink: DecisionSink) -> tuple[InstructionServicer, AsyncEngine]:
-    """The servicer on its database (schema created), delivering through ``sink``."""
+async def build(
+    settings: Settings,
+    sink: DecisionSink,
+    documents: documents_pb2_grpc.DocumentServiceStub,
+) -> tuple[InstructionServicer, AsyncEngine]:
+    """The servicer on its database (schema created), delivering through ``sink`` and
+    asking ``documents`` for the dossiers' download links."""
     engine = make_engine(settings.database_url_for("instruction"))
     try:
         await create_schema(engine, Base)
     except BaseException:
         await engine.dispose()
         raise
-    return InstructionServicer(make_sessionmaker(engine), sink), engine
+    return InstructionServicer(make_sessionmaker(engine), sink, documents), engine

@@ -1,4 +1,10 @@
-"""The instructors' queue and the NEPH counters, in the instruction service's database."""
+"""The instructors' queue, its journal and the NEPH counters, in the instruction service's
+database.
+
+Every change of a case is one conditional UPDATE (the state it expects is in the WHERE
+clause, so two callers racing cannot both win) plus, in the same transaction, a line in
+the journal saying who did what and when. A repeat that changes nothing writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     and_,
+    bindparam,
+    func,
     or_,
     select,
     update,
@@ -29,6 +37,12 @@ from services.instruction.rules import NephSeries
 PENDING = "pending"
 ACCEPTED = "accepted"
 REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
+
+# Journal actions.
+ENQUEUED = "enqueued"
+CLAIMED = "claimed"
+REMINDED = "reminded"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -75,6 +89,29 @@ class CaseRow(Base):
     reason_text: Mapped[str] = mapped_column(Text, default="")
     neph: Mapped[str | None] = mapped_column(String(12), unique=True, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The instructor who took the case (ClaimCase, or implicitly by deciding it).
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Reminder level reached while the case waited (1: reminder, 2: escalation).
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    withdrawn_reason: Mapped[str] = mapped_column(Text, default="")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CaseEvent(Base):
+    """One line of a case's journal: who did what, when (append-only)."""
+
+    __tablename__ = "instruction_case_events"
+
+    # Integer (not BigInteger) so that SQLite makes it the autoincrementing rowid.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_number: Mapped[str] = mapped_column(String(20), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    # An instructor id, or the journey (its workflow id) for enqueue/withdraw/remind.
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class NephCounter(Base):
@@ -101,10 +138,17 @@ async def get_case(session: AsyncSession, request_number: str) -> CaseRow | None
 
 
 async def pending_page(
-    session: AsyncSession, department: str, after: tuple[datetime, str] | None, limit: int
+    session: AsyncSession,
+    department: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    *,
+    unclaimed_only: bool = False,
 ) -> Sequence[CaseRow]:
     """Keyset page: the ``limit`` oldest pending cases after ``after``."""
     query = select(CaseRow).where(CaseRow.department == department, CaseRow.state == PENDING)
+    if unclaimed_only:
+        query = query.where(CaseRow.claimed_by == "")
     if after is not None:
         enqueued_at, request_number = after
         query = query.where(
@@ -117,7 +161,32 @@ async def pending_page(
     return (await session.execute(query)).scalars().all()
 
 
-async def claim(
+async def record_event(
+    session: AsyncSession,
+    request_number: str,
+    action: str,
+    actor: str,
+    at: datetime,
+    detail: str = "",
+) -> None:
+    session.add(
+        CaseEvent(request_number=request_number, action=action, actor=actor, at=at, detail=detail)
+    )
+
+
+async def events(session: AsyncSession, request_number: str) -> Sequence[CaseEvent]:
+    result = await session.execute(
+        select(CaseEvent).where(CaseEvent.request_number == request_number).order_by(CaseEvent.id)
+    )
+    return result.scalars().all()
+
+
+def _keep_or(column: Any, moment: datetime) -> Any:
+    """The column's value if set, else ``moment`` (typed, so SQLite stores it like the rest)."""
+    return func.coalesce(column, bindparam(None, moment, type_=UtcDateTime()))
+
+
+async def decide(
     session: AsyncSession,
     request_number: str,
     *,
@@ -127,26 +196,80 @@ async def claim(
     reason_code: str = "",
     reason_text: str = "",
 ) -> str | None:
-    """Decide a pending case; its department, or None if it was not pending.
+    """Decide a pending case nobody else holds; its department, or None if not decided.
 
     A conditional UPDATE rather than read-then-write: of two instructors deciding
     at once, the second finds the row no longer pending (PostgreSQL re-checks the
-    condition after the first commits; SQLite serialises the writers).
+    condition after the first commits; SQLite serialises the writers). An unclaimed
+    case is claimed by its decision.
     """
     result = await session.execute(
         update(CaseRow)
-        .where(CaseRow.request_number == request_number, CaseRow.state == PENDING)
+        .where(
+            CaseRow.request_number == request_number,
+            CaseRow.state == PENDING,
+            CaseRow.claimed_by.in_(["", instructor_id]),
+        )
         .values(
             state=state,
             instructor_id=instructor_id,
             decided_at=decided_at,
             reason_code=reason_code,
             reason_text=reason_text,
+            claimed_by=instructor_id,
+            claimed_at=_keep_or(CaseRow.claimed_at, decided_at),
         )
         .returning(CaseRow.department)
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none()
+
+
+async def claim(
+    session: AsyncSession, request_number: str, instructor_id: str, at: datetime
+) -> bool:
+    """Give a pending, unclaimed case to the instructor; False if it was not both."""
+    result = await session.execute(
+        update(CaseRow)
+        .where(
+            CaseRow.request_number == request_number,
+            CaseRow.state == PENDING,
+            CaseRow.claimed_by == "",
+        )
+        .values(claimed_by=instructor_id, claimed_at=at)
+        .returning(CaseRow.request_number)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def withdraw(session: AsyncSession, request_number: str, reason: str, at: datetime) -> bool:
+    """Take a pending case out of the queue; False if it was not pending."""
+    result = await session.execute(
+        update(CaseRow)
+        .where(CaseRow.request_number == request_number, CaseRow.state == PENDING)
+        .values(state=WITHDRAWN, withdrawn_reason=reason, withdrawn_at=at)
+        .returning(CaseRow.request_number)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def remind(session: AsyncSession, request_number: str, level: int, at: datetime) -> bool:
+    """Raise a pending case's reminder level; False if pending at that level already (or
+    not pending at all): a level is counted once, and never goes down."""
+    result = await session.execute(
+        update(CaseRow)
+        .where(
+            CaseRow.request_number == request_number,
+            CaseRow.state == PENDING,
+            CaseRow.reminders < level,
+        )
+        .values(reminders=level, last_reminded_at=at)
+        .returning(CaseRow.request_number)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def set_neph(session: AsyncSession, request_number: str, neph: str) -> None:

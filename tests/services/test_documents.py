@@ -211,6 +211,7 @@ async def test_upload_stores_bytes_and_metadata(service: Running) -> None:
         (b"", "identity_proof", ErrorCode.EMPTY_FILE),
         (b"%PDF-1.4" + b"0" * MAX_UPLOAD, "identity_proof", ErrorCode.FILE_TOO_LARGE),
         (b"%PDF-1.4", "attestation_inscription", ErrorCode.INVALID_FIELD),
+        (b"%PDF-1.4", "recepisse_depot", ErrorCode.INVALID_FIELD),
         (b"%PDF-1.4", "passport_selfie", ErrorCode.INVALID_FIELD),
     ],
 )
@@ -372,6 +373,146 @@ async def test_attestation_needs_its_fields(service: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as bad_neph:
         await service.stub.RenderAttestation(attestation_request(number, "26036901"))
     assert error_code(bad_neph.value) is ErrorCode.INVALID_FIELD
+    listed = await service.stub.ListDocuments(
+        documents_pb2.ListDocumentsRequest(request_number=number)
+    )
+    assert list(listed.documents) == []
+
+
+# ---- the récépissé de dépôt ----------------------------------------------------------
+
+
+def receipt_request(number: str, **changes: str) -> documents_pb2.RenderReceiptRequest:
+    fields = {
+        "request_number": number,
+        "family_name": "Martin",
+        "given_names": "Camille Éloïse",
+        "birth_date": "2006-04-12",
+        "birth_place": "Lyon",
+        "category": "B",
+        "motif": "first_registration",
+        "department": "69",
+        "address_line": "12 rue de la République, 69002 Lyon",
+        # 23:30 UTC is already the next day in Paris: the receipt shows the French date.
+        "submitted_at": "2026-03-05T23:30:00+00:00",
+        "owner_account_id": "account-1",
+    }
+    return documents_pb2.RenderReceiptRequest(**(fields | changes))
+
+
+def receipt_data(**changes: str) -> rules.ReceiptData:
+    request = receipt_request("2603K7Q3ZP9A", **changes)
+    return rules.parse_receipt(
+        request_number=request.request_number, family_name=request.family_name,
+        given_names=request.given_names, birth_date=request.birth_date,
+        birth_place=request.birth_place, category=request.category, motif=request.motif,
+        department=request.department, submitted_at=request.submitted_at,
+        address_line=request.address_line,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "field"),
+    [
+        ({"category": "A"}, ErrorCode.INVALID_FIELD, "category"),
+        ({"category": "BE"}, ErrorCode.INVALID_FIELD, "category"),
+        ({"motif": "loss"}, ErrorCode.INVALID_FIELD, "motif"),  # a title motif
+        ({"birth_date": "12/04/2006"}, ErrorCode.INVALID_FIELD, "birth_date"),
+        ({"submitted_at": "hier"}, ErrorCode.INVALID_FIELD, "submitted_at"),
+        ({"request_number": "../x"}, ErrorCode.INVALID_FIELD, "request_number"),
+    ],
+)
+def test_receipt_refusals(changes: dict[str, str], code: ErrorCode, field: str) -> None:
+    with pytest.raises(PermisError) as refused:
+        receipt_data(**changes)
+    assert refused.value.code is code
+    assert refused.value.details["field"] == field
+
+
+def test_receipt_names_every_missing_field() -> None:
+    with pytest.raises(PermisError) as missing:
+        receipt_data(family_name=" ", motif="", submitted_at="")
+    assert missing.value.code is ErrorCode.MISSING_FIELDS
+    assert missing.value.details["fields"] == "family_name,motif,submitted_at"
+
+
+@pytest.mark.parametrize(
+    ("motif", "label"),
+    [
+        ("first_registration", "Première inscription"),
+        ("extension", "Nouvelle catégorie (extension)"),
+        ("return_after_cancellation", "Retour au permis après invalidation ou annulation"),
+    ],
+)
+def test_receipt_motif_labels_are_french(motif: str, label: str) -> None:
+    assert receipt_data(motif=motif).motif_label == label
+
+
+def test_receipt_bytes_depend_on_the_content_only() -> None:
+    first = rules.render_receipt(receipt_data())
+    assert rules.render_receipt(receipt_data()) == first
+    assert rules.render_receipt(receipt_data(given_names="Camille")) != first
+
+
+def pdf_text(content: bytes) -> list[str]:
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages]
+
+
+async def test_receipt_is_a_pdf_rendered_once(service: Running) -> None:
+    number = new_request_number(datetime.now(UTC))
+
+    documents = await asyncio.gather(
+        *(service.stub.RenderReceipt(receipt_request(number)) for _ in range(3))
+    )
+    # A retry with other data still returns the first document: it is what was issued.
+    again = await service.stub.RenderReceipt(receipt_request(number, given_names="Camille"))
+    assert {d.document_id for d in [*documents, again]} == {again.document_id}
+    assert (again.kind, again.content_type, again.filename) == (
+        "recepisse_depot", "application/pdf", f"recepisse-depot-{number}.pdf",
+    )
+    assert again.owner_account_id == "account-1"
+    keys = service.servicer.objects.client.list_objects(BUCKET, prefix=f"requests/{number}/")
+    assert [o.object_name for o in keys] == [again.object_key]
+
+    downloaded = await service.stub.DownloadDocument(
+        documents_pb2.GetDocumentRequest(document_id=again.document_id)
+    )
+    assert hashlib.sha256(downloaded.content).hexdigest() == again.sha256
+    assert downloaded.content == rules.render_receipt(receipt_data(request_number=number))
+    (text,) = pdf_text(downloaded.content)
+    for expected in [
+        "Récépissé de dépôt d'une demande d'inscription au permis de conduire",
+        number, "MARTIN", "Camille Éloïse", "12/04/2006", "Lyon",
+        "Catégorie demandée : B", "Motif : Première inscription", "Département : 69",
+        "Date de dépôt : 06/03/2026 à 00:30",
+        "Ce document vous permet d'entamer votre apprentissage sur les voies ouvertes "
+        "à la circulation publique.",
+        "n'est pas un permis de conduire",
+    ]:
+        assert expected in text, expected
+
+
+async def test_receipt_and_attestation_are_two_documents(service: Running) -> None:
+    number = new_request_number(datetime.now(UTC))
+    receipt = await service.stub.RenderReceipt(receipt_request(number))
+    attestation = await service.stub.RenderAttestation(attestation_request(number, "260369010042"))
+    assert receipt.document_id != attestation.document_id
+    listed = await service.stub.ListDocuments(
+        documents_pb2.ListDocumentsRequest(request_number=number)
+    )
+    assert sorted(d.kind for d in listed.documents) == [
+        "attestation_inscription", "recepisse_depot",
+    ]
+
+
+async def test_receipt_only_for_category_b(service: Running) -> None:
+    number = new_request_number(datetime.now(UTC))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await service.stub.RenderReceipt(receipt_request(number, category="C"))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    error = PermisError.from_rpc_error(refused.value)
+    assert error is not None and error.code is ErrorCode.INVALID_FIELD
+    assert error.details["field"] == "category"
     listed = await service.stub.ListDocuments(
         documents_pb2.ListDocumentsRequest(request_number=number)
     )

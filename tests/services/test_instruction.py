@@ -1,5 +1,9 @@
-"""The instruction service on real parts: gRPC on a free port, SQLite and PostgreSQL, and
-decisions delivered to a real workflow on the Temporal dev server."""
+"""The instruction service on real parts: gRPC on a free port, SQLite and PostgreSQL,
+decisions delivered to a real workflow on the Temporal dev server, and the document
+service (on SeaweedFS S3) beside it for the dossiers' download links.
+
+Claims, withdrawals and reminders are in ``test_instruction_claims.py``.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from deploy.local import processes
 from permis.common.v1 import dossier_pb2
+from permis.documents.v1 import documents_pb2_grpc
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import start_server
 from services.common.settings import Settings
+from services.documents import server as documents_server
 from services.instruction import rules
 from services.instruction.server import (
     InstructionServicer,
@@ -31,10 +37,14 @@ from services.instruction.server import (
     build,
     definition,
 )
+from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.services.test_documents import BUCKET
 from workflows.ids import new_request_number
 from workflows.models import Decision, Outcome
 
 TASK_QUEUE = f"instruction-tests-{uuid.uuid4().hex[:8]}"
+# BUCKET is the document tests' own: the test S3 server has room for few volumes, and
+# every bucket (a SeaweedFS collection) takes its own, so the suite shares one.
 
 
 # ---- pure rules ----------------------------------------------------------------------
@@ -177,6 +187,7 @@ class Running:
     stub: instruction_pb2_grpc.InstructionServiceStub
     servicer: InstructionServicer
     temporal: Client
+    documents: documents_pb2_grpc.DocumentServiceStub
 
     async def journey(self, department: str = "69", *, waiting: bool = True) -> tuple[
         dossier_pb2.Dossier, WorkflowHandle[WaitingJourney, Decision]
@@ -198,21 +209,45 @@ class Running:
 
 @pytest.fixture
 async def service(
-    database_url: str, temporal_client: Client, worker: None
+    database_url: str,
+    temporal_client: Client,
+    worker: None,
+    s3_server: processes.ChildProcess,
 ) -> AsyncIterator[Running]:
+    """The instruction service, and the document service it asks for links, both real
+    (they share the test's database: each creates only its own tables)."""
+    settings = Settings(
+        database_url=database_url,
+        s3_endpoint=f"127.0.0.1:{s3_server.ports['s3']}",
+        s3_access_key=S3_ACCESS_KEY,
+        s3_secret_key=S3_SECRET_KEY,
+        s3_bucket=BUCKET,
+    )
+    documents, documents_engine = await documents_server.build(settings)
+    documents_grpc, documents_port = await start_server(
+        [documents_server.definition(documents)], "127.0.0.1:0"
+    )
+    documents_channel = grpc.aio.insecure_channel(f"127.0.0.1:{documents_port}")
+    documents_stub = documents_pb2_grpc.DocumentServiceStub(documents_channel)
     servicer, engine = await build(
-        Settings(database_url=database_url), TemporalDecisionSink(temporal_client)
+        settings, TemporalDecisionSink(temporal_client), documents_stub
     )
     server, port = await start_server([definition(servicer)], "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Running(
-            instruction_pb2_grpc.InstructionServiceStub(channel), servicer, temporal_client
+            instruction_pb2_grpc.InstructionServiceStub(channel),
+            servicer,
+            temporal_client,
+            documents_stub,
         )
     finally:
         await channel.close()
         await server.stop(5)  # let in-flight handlers give their connections back
         await engine.dispose()
+        await documents_channel.close()
+        await documents_grpc.stop(5)
+        await documents_engine.dispose()
 
 
 def make_dossier(department: str = "69") -> dossier_pb2.Dossier:

@@ -132,14 +132,16 @@ class EnqueueCaseRequest(_message.Message):
     def __init__(self, workflow_id: _Optional[str] = ..., dossier: _Optional[_Union[_dossier_pb2.Dossier, _Mapping]] = ...) -> None: ...
 
 class ListPendingCasesRequest(_message.Message):
-    __slots__ = ("department", "page_size", "page_token")
+    __slots__ = ("department", "page_size", "page_token", "unclaimed_only")
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UNCLAIMED_ONLY_FIELD_NUMBER: _ClassVar[int]
     department: str
     page_size: int
     page_token: str
-    def __init__(self, department: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    unclaimed_only: bool
+    def __init__(self, department: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., unclaimed_only: _Optional[bool] = ...) -> None: ...
 
 class ListPendingCasesResponse(_message.Message):
     __slots__ = ("cases", "next_page_token")
