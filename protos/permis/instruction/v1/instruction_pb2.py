@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from permis.common.v1 import dossier_pb2 as permis_dot_common_dot_v1_dot_dossier__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'permis/instruction/v1/instruction.proto\x12\x15permis.instruction.v1\x1a\x1epermis/common/v1/dossier.proto\"\xb6\x01\n\x08\x44\x65\x63ision\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12/\n\x07outcome\x18\x02 \x01(\x0e\x32\x1e.permis.instruction.v1.Outcome\x12\x15\n\rinstructor_id\x18\x03 \x01(\t\x12\x13\n\x0breason_code\x18\x04 \x01(\t\x12\x13\n\x0breason_text\x18\x05 \x01(\t\x12\x12\n\ndecided_at\x18\x06 \x01(\t\x12\x0c\n\x04neph\x18\x07 \x01(\t\"\x92\x03\n\x0fInstructionCase\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x12\n\ndepartment\x18\x03 \x01(\t\x12*\n\x07\x64ossier\x18\x04 \x01(\x0b\x32\x19.permis.common.v1.Dossier\x12\r\n\x05state\x18\x05 \x01(\t\x12\x13\n\x0b\x65nqueued_at\x18\x06 \x01(\t\x12\x31\n\x08\x64\x65\x63ision\x18\x07 \x01(\x0b\x32\x1f.permis.instruction.v1.Decision\x12\x14\n\x0c\x64\x65livered_at\x18\x08 \x01(\t\x12\x12\n\nclaimed_by\x18\t \x01(\t\x12\x12\n\nclaimed_at\x18\n \x01(\t\x12\x36\n\tdocuments\x18\x0b \x03(\x0b\x32#.permis.instruction.v1.CaseDocument\x12\x11\n\treminders\x18\x0c \x01(\x05\x12\x18\n\x10last_reminded_at\x18\r \x01(\t\x12\x18\n\x10withdrawn_reason\x18\x0e \x01(\t\"m\n\x0c\x43\x61seDocument\x12/\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1d.permis.common.v1.DocumentRef\x12\x14\n\x0c\x64ownload_url\x18\x02 \x01(\t\x12\x16\n\x0eurl_expires_at\x18\x03 \x01(\t\"U\n\x10\x43laimCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x15\n\rinstructor_id\x18\x02 \x01(\t\x12\x12\n\ndepartment\x18\x03 \x01(\t\"=\n\x13WithdrawCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\":\n\x11RemindCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\x1d\n\x1bListRejectionReasonsRequest\"E\n\x0fRejectionReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x15\n\rrequires_text\x18\x03 \x01(\x08\"W\n\x1cListRejectionReasonsResponse\x12\x37\n\x07reasons\x18\x01 \x03(\x0b\x32&.permis.instruction.v1.RejectionReason\"U\n\x12\x45nqueueCaseRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07\x64ossier\x18\x02 \x01(\x0b\x32\x19.permis.common.v1.Dossier\"l\n\x17ListPendingCasesRequest\x12\x12\n\ndepartment\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x16\n\x0eunclaimed_only\x18\x04 \x01(\x08\"j\n\x18ListPendingCasesResponse\x12\x35\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32&.permis.instruction.v1.InstructionCase\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x0eGetCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"B\n\x11\x41\x63\x63\x65ptCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x15\n\rinstructor_id\x18\x02 \x01(\t\"l\n\x11RejectCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x15\n\rinstructor_id\x18\x02 \x01(\t\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x13\n\x0breason_text\x18\x04 \x01(\t*N\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ACCEPTED\x10\x01\x12\x14\n\x10OUTCOME_REJECTED\x10\x02\x32\x9a\x07\n\x12InstructionService\x12`\n\x0b\x45nqueueCase\x12).permis.instruction.v1.EnqueueCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12s\n\x10ListPendingCases\x12..permis.instruction.v1.ListPendingCasesRequest\x1a/.permis.instruction.v1.ListPendingCasesResponse\x12X\n\x07GetCase\x12%.permis.instruction.v1.GetCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12W\n\nAcceptCase\x12(.permis.instruction.v1.AcceptCaseRequest\x1a\x1f.permis.instruction.v1.Decision\x12W\n\nRejectCase\x12(.permis.instruction.v1.RejectCaseRequest\x1a\x1f.permis.instruction.v1.Decision\x12\\\n\tClaimCase\x12\'.permis.instruction.v1.ClaimCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12\x62\n\x0cWithdrawCase\x12*.permis.instruction.v1.WithdrawCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12^\n\nRemindCase\x12(.permis.instruction.v1.RemindCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12\x7f\n\x14ListRejectionReasons\x12\x32.permis.instruction.v1.ListRejectionReasonsRequest\x1a\x33.permis.instruction.v1.ListRejectionReasonsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'permis/instruction/v1/instruction.proto\x12\x15permis.instruction.v1\x1a\x1epermis/common/v1/dossier.proto\"\xb6\x01\n\x08\x44\x65\x63ision\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12/\n\x07outcome\x18\x02 \x01(\x0e\x32\x1e.permis.instruction.v1.Outcome\x12\x15\n\rinstructor_id\x18\x03 \x01(\t\x12\x13\n\x0breason_code\x18\x04 \x01(\t\x12\x13\n\x0breason_text\x18\x05 \x01(\t\x12\x12\n\ndecided_at\x18\x06 \x01(\t\x12\x0c\n\x04neph\x18\x07 \x01(\t\"\x92\x03\n\x0fInstructionCase\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x12\n\ndepartment\x18\x03 \x01(\t\x12*\n\x07\x64ossier\x18\x04 \x01(\x0b\x32\x19.permis.common.v1.Dossier\x12\r\n\x05state\x18\x05 \x01(\t\x12\x13\n\x0b\x65nqueued_at\x18\x06 \x01(\t\x12\x31\n\x08\x64\x65\x63ision\x18\x07 \x01(\x0b\x32\x1f.permis.instruction.v1.Decision\x12\x14\n\x0c\x64\x65livered_at\x18\x08 \x01(\t\x12\x12\n\nclaimed_by\x18\t \x01(\t\x12\x12\n\nclaimed_at\x18\n \x01(\t\x12\x36\n\tdocuments\x18\x0b \x03(\x0b\x32#.permis.instruction.v1.CaseDocument\x12\x11\n\treminders\x18\x0c \x01(\x05\x12\x18\n\x10last_reminded_at\x18\r \x01(\t\x12\x18\n\x10withdrawn_reason\x18\x0e \x01(\t\"m\n\x0c\x43\x61seDocument\x12/\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1d.permis.common.v1.DocumentRef\x12\x14\n\x0c\x64ownload_url\x18\x02 \x01(\t\x12\x16\n\x0eurl_expires_at\x18\x03 \x01(\t\"U\n\x10\x43laimCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x15\n\rinstructor_id\x18\x02 \x01(\t\x12\x12\n\ndepartment\x18\x03 \x01(\t\"=\n\x13WithdrawCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\":\n\x11RemindCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"y\n\nExamResult\x12\x0c\n\x04neph\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x11\n\texam_date\x18\x04 \x01(\t\x12\x13\n\x0b\x65xaminer_id\x18\x05 \x01(\t\x12\x13\n\x0brecorded_at\x18\x06 \x01(\t\"q\n\x17RecordExamResultRequest\x12\x0c\n\x04neph\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x11\n\texam_date\x18\x04 \x01(\t\x12\x13\n\x0b\x65xaminer_id\x18\x05 \x01(\t\"&\n\x16ListExamResultsRequest\x12\x0c\n\x04neph\x18\x01 \x01(\t\"M\n\x17ListExamResultsResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.permis.instruction.v1.ExamResult\"\x1d\n\x1bListRejectionReasonsRequest\"E\n\x0fRejectionReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x15\n\rrequires_text\x18\x03 \x01(\x08\"W\n\x1cListRejectionReasonsResponse\x12\x37\n\x07reasons\x18\x01 \x03(\x0b\x32&.permis.instruction.v1.RejectionReason\"U\n\x12\x45nqueueCaseRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07\x64ossier\x18\x02 \x01(\x0b\x32\x19.permis.common.v1.Dossier\"l\n\x17ListPendingCasesRequest\x12\x12\n\ndepartment\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x16\n\x0eunclaimed_only\x18\x04 \x01(\x08\"j\n\x18ListPendingCasesResponse\x12\x35\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32&.permis.instruction.v1.InstructionCase\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x0eGetCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"B\n\x11\x41\x63\x63\x65ptCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x15\n\rinstructor_id\x18\x02 \x01(\t\"l\n\x11RejectCaseRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x15\n\rinstructor_id\x18\x02 \x01(\t\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x13\n\x0breason_text\x18\x04 \x01(\t*N\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ACCEPTED\x10\x01\x12\x14\n\x10OUTCOME_REJECTED\x10\x02\x32\xf3\x08\n\x12InstructionService\x12`\n\x0b\x45nqueueCase\x12).permis.instruction.v1.EnqueueCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12s\n\x10ListPendingCases\x12..permis.instruction.v1.ListPendingCasesRequest\x1a/.permis.instruction.v1.ListPendingCasesResponse\x12X\n\x07GetCase\x12%.permis.instruction.v1.GetCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12W\n\nAcceptCase\x12(.permis.instruction.v1.AcceptCaseRequest\x1a\x1f.permis.instruction.v1.Decision\x12W\n\nRejectCase\x12(.permis.instruction.v1.RejectCaseRequest\x1a\x1f.permis.instruction.v1.Decision\x12\\\n\tClaimCase\x12\'.permis.instruction.v1.ClaimCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12\x62\n\x0cWithdrawCase\x12*.permis.instruction.v1.WithdrawCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12^\n\nRemindCase\x12(.permis.instruction.v1.RemindCaseRequest\x1a&.permis.instruction.v1.InstructionCase\x12\x7f\n\x14ListRejectionReasons\x12\x32.permis.instruction.v1.ListRejectionReasonsRequest\x1a\x33.permis.instruction.v1.ListRejectionReasonsResponse\x12\x65\n\x10RecordExamResult\x12..permis.instruction.v1.RecordExamResultRequest\x1a!.permis.instruction.v1.ExamResult\x12p\n\x0fListExamResults\x12-.permis.instruction.v1.ListExamResultsRequest\x1a..permis.instruction.v1.ListExamResultsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'permis.instruction.v1.instruction_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=1725
-  _globals['_OUTCOME']._serialized_end=1803
+  _globals['_OUTCOME']._serialized_start=2082
+  _globals['_OUTCOME']._serialized_end=2160
   _globals['_DECISION']._serialized_start=99
   _globals['_DECISION']._serialized_end=281
   _globals['_INSTRUCTIONCASE']._serialized_start=284
@@ -46,24 +46,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WITHDRAWCASEREQUEST']._serialized_end=947
   _globals['_REMINDCASEREQUEST']._serialized_start=949
   _globals['_REMINDCASEREQUEST']._serialized_end=1007
-  _globals['_LISTREJECTIONREASONSREQUEST']._serialized_start=1009
-  _globals['_LISTREJECTIONREASONSREQUEST']._serialized_end=1038
-  _globals['_REJECTIONREASON']._serialized_start=1040
-  _globals['_REJECTIONREASON']._serialized_end=1109
-  _globals['_LISTREJECTIONREASONSRESPONSE']._serialized_start=1111
-  _globals['_LISTREJECTIONREASONSRESPONSE']._serialized_end=1198
-  _globals['_ENQUEUECASEREQUEST']._serialized_start=1200
-  _globals['_ENQUEUECASEREQUEST']._serialized_end=1285
-  _globals['_LISTPENDINGCASESREQUEST']._serialized_start=1287
-  _globals['_LISTPENDINGCASESREQUEST']._serialized_end=1395
-  _globals['_LISTPENDINGCASESRESPONSE']._serialized_start=1397
-  _globals['_LISTPENDINGCASESRESPONSE']._serialized_end=1503
-  _globals['_GETCASEREQUEST']._serialized_start=1505
-  _globals['_GETCASEREQUEST']._serialized_end=1545
-  _globals['_ACCEPTCASEREQUEST']._serialized_start=1547
-  _globals['_ACCEPTCASEREQUEST']._serialized_end=1613
-  _globals['_REJECTCASEREQUEST']._serialized_start=1615
-  _globals['_REJECTCASEREQUEST']._serialized_end=1723
-  _globals['_INSTRUCTIONSERVICE']._serialized_start=1806
-  _globals['_INSTRUCTIONSERVICE']._serialized_end=2728
+  _globals['_EXAMRESULT']._serialized_start=1009
+  _globals['_EXAMRESULT']._serialized_end=1130
+  _globals['_RECORDEXAMRESULTREQUEST']._serialized_start=1132
+  _globals['_RECORDEXAMRESULTREQUEST']._serialized_end=1245
+  _globals['_LISTEXAMRESULTSREQUEST']._serialized_start=1247
+  _globals['_LISTEXAMRESULTSREQUEST']._serialized_end=1285
+  _globals['_LISTEXAMRESULTSRESPONSE']._serialized_start=1287
+  _globals['_LISTEXAMRESULTSRESPONSE']._serialized_end=1364
+  _globals['_LISTREJECTIONREASONSREQUEST']._serialized_start=1366
+  _globals['_LISTREJECTIONREASONSREQUEST']._serialized_end=1395
+  _globals['_REJECTIONREASON']._serialized_start=1397
+  _globals['_REJECTIONREASON']._serialized_end=1466
+  _globals['_LISTREJECTIONREASONSRESPONSE']._serialized_start=1468
+  _globals['_LISTREJECTIONREASONSRESPONSE']._serialized_end=1555
+  _globals['_ENQUEUECASEREQUEST']._serialized_start=1557
+  _globals['_ENQUEUECASEREQUEST']._serialized_end=1642
+  _globals['_LISTPENDINGCASESREQUEST']._serialized_start=1644
+  _globals['_LISTPENDINGCASESREQUEST']._serialized_end=1752
+  _globals['_LISTPENDINGCASESRESPONSE']._serialized_start=1754
+  _globals['_LISTPENDINGCASESRESPONSE']._serialized_end=1860
+  _globals['_GETCASEREQUEST']._serialized_start=1862
+  _globals['_GETCASEREQUEST']._serialized_end=1902
+  _globals['_ACCEPTCASEREQUEST']._serialized_start=1904
+  _globals['_ACCEPTCASEREQUEST']._serialized_end=1970
+  _globals['_REJECTCASEREQUEST']._serialized_start=1972
+  _globals['_REJECTCASEREQUEST']._serialized_end=2080
+  _globals['_INSTRUCTIONSERVICE']._serialized_start=2163
+  _globals['_INSTRUCTIONSERVICE']._serialized_end=3302
 # @@protoc_insertion_point(module_scope)

@@ -103,6 +103,48 @@ class RemindCaseRequest(_message.Message):
     level: int
     def __init__(self, request_number: _Optional[str] = ..., level: _Optional[int] = ...) -> None: ...
 
+class ExamResult(_message.Message):
+    __slots__ = ("neph", "category", "passed", "exam_date", "examiner_id", "recorded_at")
+    NEPH_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    EXAM_DATE_FIELD_NUMBER: _ClassVar[int]
+    EXAMINER_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    neph: str
+    category: str
+    passed: bool
+    exam_date: str
+    examiner_id: str
+    recorded_at: str
+    def __init__(self, neph: _Optional[str] = ..., category: _Optional[str] = ..., passed: _Optional[bool] = ..., exam_date: _Optional[str] = ..., examiner_id: _Optional[str] = ..., recorded_at: _Optional[str] = ...) -> None: ...
+
+class RecordExamResultRequest(_message.Message):
+    __slots__ = ("neph", "category", "passed", "exam_date", "examiner_id")
+    NEPH_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    EXAM_DATE_FIELD_NUMBER: _ClassVar[int]
+    EXAMINER_ID_FIELD_NUMBER: _ClassVar[int]
+    neph: str
+    category: str
+    passed: bool
+    exam_date: str
+    examiner_id: str
+    def __init__(self, neph: _Optional[str] = ..., category: _Optional[str] = ..., passed: _Optional[bool] = ..., exam_date: _Optional[str] = ..., examiner_id: _Optional[str] = ...) -> None: ...
+
+class ListExamResultsRequest(_message.Message):
+    __slots__ = ("neph",)
+    NEPH_FIELD_NUMBER: _ClassVar[int]
+    neph: str
+    def __init__(self, neph: _Optional[str] = ...) -> None: ...
+
+class ListExamResultsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ExamResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ExamResult, _Mapping]]] = ...) -> None: ...
+
 class ListRejectionReasonsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -79,6 +79,16 @@ class InstructionServiceStub:
                 request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsRequest.SerializeToString,
                 response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsResponse.FromString,
                 _registered_method=True)
+        self.RecordExamResult = channel.unary_unary(
+                '/permis.instruction.v1.InstructionService/RecordExamResult',
+                request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.RecordExamResultRequest.SerializeToString,
+                response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ExamResult.FromString,
+                _registered_method=True)
+        self.ListExamResults = channel.unary_unary(
+                '/permis.instruction.v1.InstructionService/ListExamResults',
+                request_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListExamResultsRequest.SerializeToString,
+                response_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListExamResultsResponse.FromString,
+                _registered_method=True)
 
 
 class InstructionServiceServicer:
@@ -150,6 +160,21 @@ class InstructionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordExamResult(self, request, context):
+        """An examiner records the result of the exam for a NEPH and a category. A pass
+        unlocks the title request. Idempotent per (neph, category, exam date).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExamResults(self, request, context):
+        """The results recorded for a NEPH, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InstructionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +222,16 @@ def add_InstructionServiceServicer_to_server(servicer, server):
                     servicer.ListRejectionReasons,
                     request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsRequest.FromString,
                     response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsResponse.SerializeToString,
+            ),
+            'RecordExamResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordExamResult,
+                    request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.RecordExamResultRequest.FromString,
+                    response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ExamResult.SerializeToString,
+            ),
+            'ListExamResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExamResults,
+                    request_deserializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListExamResultsRequest.FromString,
+                    response_serializer=permis_dot_instruction_dot_v1_dot_instruction__pb2.ListExamResultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -442,6 +477,60 @@ class InstructionService:
             '/permis.instruction.v1.InstructionService/ListRejectionReasons',
             permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsRequest.SerializeToString,
             permis_dot_instruction_dot_v1_dot_instruction__pb2.ListRejectionReasonsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordExamResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.instruction.v1.InstructionService/RecordExamResult',
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.RecordExamResultRequest.SerializeToString,
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.ExamResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExamResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.instruction.v1.InstructionService/ListExamResults',
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.ListExamResultsRequest.SerializeToString,
+            permis_dot_instruction_dot_v1_dot_instruction__pb2.ListExamResultsResponse.FromString,
             options,
             channel_credentials,
             insecure,
