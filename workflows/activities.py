@@ -24,7 +24,8 @@ from permis.photocode.v1 import photocode_pb2
 from services.common.clients import ServiceClients
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import Settings
-from workflows.dossier import to_attestation_request, to_dossier
+from workflows import messages
+from workflows.dossier import to_attestation_request, to_dossier, to_receipt_request
 from workflows.models import (
     AttestationRendered,
     ConsumePhotoCode,
@@ -33,10 +34,16 @@ from workflows.models import (
     EnqueueForInstruction,
     Finding,
     InstructionEnqueued,
+    InstructionReminded,
+    InstructionWithdrawn,
     PhotoCodeConsumed,
     PreCheckOutcome,
+    ReceiptRendered,
+    RemindInstruction,
     RenderAttestation,
+    RenderReceipt,
     RequestView,
+    WithdrawFromInstruction,
 )
 
 # A permanent SMTP refusal (5xx for the recipient): retrying cannot help.
@@ -94,19 +101,23 @@ class JourneyActivities:
             code=code.code, consumed_by=code.consumed_by, consumed_at=code.consumed_at
         )
 
+    async def _deliver(self, message: EmailMessage) -> None:
+        """Hand the message to the SMTP server (raises ``SMTPRecipientsRefused`` on a 5xx)."""
+        settings = self._settings
+        await aiosmtplib.send(
+            build_mime(message, settings.mail_from),
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password or None,
+            start_tls=settings.smtp_use_tls,
+            timeout=30,
+        )
+
     @activity.defn
     async def send_email(self, message: EmailMessage) -> EmailSent:
-        settings = self._settings
         try:
-            await aiosmtplib.send(
-                build_mime(message, settings.mail_from),
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username or None,
-                password=settings.smtp_password or None,
-                start_tls=settings.smtp_use_tls,
-                timeout=30,
-            )
+            await self._deliver(message)
         except aiosmtplib.SMTPRecipientsRefused as error:
             raise ApplicationError(
                 f"Adresse refusée par le serveur de courriel : {message.to}",
@@ -119,7 +130,11 @@ class JourneyActivities:
     async def pre_check(self, view: RequestView) -> PreCheckOutcome:
         result = await _call(
             self._clients.ctn.CheckDossier(
-                ctn_pb2.CheckDossierRequest(dossier=to_dossier(view)),
+                # The journey the CTN tells if an agent later finds the request
+                # non-compliant: the workflow this activity runs for.
+                ctn_pb2.CheckDossierRequest(
+                    dossier=to_dossier(view), workflow_id=activity.info().workflow_id
+                ),
                 timeout=GRPC_DEADLINE_SECONDS,
             )
         )
@@ -154,6 +169,61 @@ class JourneyActivities:
         )
         return AttestationRendered(document_id=document.document_id)
 
+    @activity.defn
+    async def render_receipt(self, request: RenderReceipt) -> ReceiptRendered:
+        document = await _call(
+            self._clients.documents.RenderReceipt(
+                to_receipt_request(request.view), timeout=GRPC_DEADLINE_SECONDS * 3
+            )
+        )
+        return ReceiptRendered(document_id=document.document_id)
+
+    @activity.defn
+    async def withdraw_from_instruction(
+        self, request: WithdrawFromInstruction
+    ) -> InstructionWithdrawn:
+        case = await _call(
+            self._clients.instruction.WithdrawCase(
+                instruction_pb2.WithdrawCaseRequest(
+                    request_number=request.request_number, reason=request.reason
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return InstructionWithdrawn(request_number=case.request_number, state=case.state)
+
+    @activity.defn
+    async def remind_instruction(self, request: RemindInstruction) -> InstructionReminded:
+        """Marks the case overdue in the DDT queue, then writes to the DDT's mailbox.
+
+        A retried attempt is harmless: RemindCase is idempotent per level, and the email
+        goes out again under the same Message-ID (one per request and level).
+        """
+        view = request.view
+        case = await _call(
+            self._clients.instruction.RemindCase(
+                instruction_pb2.RemindCaseRequest(
+                    request_number=view.request_number, level=request.level
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        department = view.address.department if view.address else case.department
+        mailbox = self._settings.ddt_mailbox_pattern.format(department=department)
+        message = messages.instruction_reminder(
+            view, request.level, mailbox, request.in_instruction_since, request.waited
+        )
+        emailed = True
+        try:
+            await self._deliver(message)
+        except aiosmtplib.SMTPRecipientsRefused:
+            # The case is marked overdue in the queue all the same: the reminder counts.
+            activity.logger.warning("DDT mailbox refused the reminder: %s", mailbox)
+            emailed = False
+        return InstructionReminded(
+            level=request.level, reminders=case.reminders, mailbox=mailbox, emailed=emailed
+        )
+
     def all(self) -> list[Callable[..., Any]]:
         """Every activity, for ``Worker(activities=...)``."""
         return [
@@ -162,4 +232,7 @@ class JourneyActivities:
             self.pre_check,
             self.enqueue_for_instruction,
             self.render_attestation,
+            self.render_receipt,
+            self.withdraw_from_instruction,
+            self.remind_instruction,
         ]

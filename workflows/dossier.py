@@ -54,6 +54,7 @@ def to_dossier(view: RequestView) -> dossier_pb2.Dossier:
             content_type=document.content_type,
             sha256=document.sha256,
             size=document.size,
+            issued_on=document.issued_on.isoformat() if document.issued_on else "",
         )
         for document in view.documents
     )
@@ -76,5 +77,28 @@ def to_attestation_request(request: RenderAttestation) -> documents_pb2.RenderAt
             f"{address.street}, {address.postal_code} {address.city}" if address else ""
         ),
         decided_at=request.decided_at.isoformat(),
+        owner_account_id=view.account_id,
+    )
+
+
+def _address_line(view: RequestView) -> str:
+    address = view.address
+    return f"{address.street}, {address.postal_code} {address.city}" if address else ""
+
+
+def to_receipt_request(view: RequestView) -> documents_pb2.RenderReceiptRequest:
+    """The récépissé de dépôt of a submitted (category B) inscription."""
+    civil, address, motif = view.civil_status, view.address, view.motif
+    return documents_pb2.RenderReceiptRequest(
+        request_number=view.request_number,
+        family_name=civil.family_name if civil else "",
+        given_names=civil.given_names if civil else "",
+        birth_date=civil.birth_date.isoformat() if civil else "",
+        birth_place=civil.birth_place if civil else "",
+        category=motif.category.value if motif else "",
+        motif=motif.motif.value if motif else "",
+        department=address.department if address else "",
+        address_line=_address_line(view),
+        submitted_at=view.submitted_at.isoformat() if view.submitted_at else "",
         owner_account_id=view.account_id,
     )

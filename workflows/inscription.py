@@ -1,8 +1,15 @@
 """The inscription journey: one durable workflow per request, from draft to decision.
 
 The candidate fills the steps through updates (each validated before it reaches
-history), submits, and the workflow then drives the CTN pre-check, the DDT instruction
-and the final email. A draft nobody submits within 90 days is abandoned.
+history), submits, and the workflow then drives the récépissé (category B), the CTN
+pre-check, the DDT instruction (with a reminder, then an escalation, when the DDT takes
+too long) and an email at every status change. A CTN agent may still find the request
+non-compliant until the DDT decides, which rejects it and withdraws it from the DDT queue.
+A draft nobody submits within 90 days is abandoned.
+
+Journeys started by older code keep replaying: what they would see differently is behind
+``workflow.patched`` (the ``PATCH_*`` ids below), and ``tests/workflows/histories`` holds
+histories of both generations.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         STAGE_LABELS,
         STEP_ORDER,
         AddressStep,
+        Category,
         CivilStatusStep,
         ConsumePhotoCode,
         Decision,
@@ -44,13 +52,17 @@ with workflow.unsafe.imports_passed_through():
         MotifStep,
         Outcome,
         PhotoStep,
+        PreCheckVerdict,
+        RemindInstruction,
         RemoveDocument,
         RenderAttestation,
+        RenderReceipt,
         RequestView,
         Stage,
         StartInscription,
         StatusChange,
         Step,
+        WithdrawFromInstruction,
     )
 
 DRAFT_LIFETIME = timedelta(days=90)
@@ -67,6 +79,19 @@ RETRY = RetryPolicy(
 GRPC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 EMAIL_TIMEOUT = timedelta(seconds=45)
 RENDER_TIMEOUT = timedelta(seconds=60)
+# A reminder is best effort: one that cannot go out within the hour is dropped (logged), so
+# a decision or a CTN verdict waits at most that long behind a service that is down.
+REMINDER_TIMEOUT = timedelta(seconds=60)
+REMINDER_DEADLINE = timedelta(hours=1)
+# Shortest timer the reminders use (a delay already elapsed still gets a real timer).
+MIN_TIMER = timedelta(seconds=1)
+
+# Changes that journeys already running would see, each decided once per journey at the
+# point where old and new code part (a marker in history says which side it took).
+PATCH_RECEIPT = "receipt-at-submission"
+PATCH_IN_INSTRUCTION_EMAIL = "email-in-instruction"
+PATCH_REMINDERS = "instruction-reminders"
+PATCH_ABANDONED_EMAIL = "email-abandoned"
 
 
 def refusal(
@@ -91,6 +116,7 @@ class InscriptionWorkflow:
         self._submitting = False
         # Set once the case is (being) put in the DDT queue: from then a decision may arrive.
         self._enqueued = False
+        self._instruction_since = now
         self._view = RequestView(
             request_number=start.request_number,
             journey=Journey.INSCRIPTION,
@@ -117,8 +143,12 @@ class InscriptionWorkflow:
 
         if not await self._wait_for_submission():
             self._set_stage(Stage.ABANDONED)
+            if workflow.patched(PATCH_ABANDONED_EMAIL):
+                await self._notify(messages.abandonment(self._view, self._recipient()))
             return await self._finish()
 
+        if self._needs_receipt() and workflow.patched(PATCH_RECEIPT):
+            await self._render_receipt()
         await self._notify(messages.confirmation(self._view, self._recipient()))
 
         self._set_stage(Stage.PRE_CHECK)
@@ -129,6 +159,9 @@ class InscriptionWorkflow:
             retry_policy=RETRY,
             summary="Contrôle de forme du dossier par le CTN",
         )
+        # A CTN agent's verdict recorded meanwhile is the CTN's last word.
+        if self._view.pre_check_verdict is not None:
+            return await self._conclude_verdict()
         if not outcome.compliant:
             self._view.pre_check_findings = outcome.findings
             self._set_stage(Stage.REJECTED)
@@ -143,8 +176,20 @@ class InscriptionWorkflow:
             retry_policy=RETRY,
             summary="Transmission du dossier au service instructeur (DDT)",
         )
+        if self._view.pre_check_verdict is not None:
+            return await self._conclude_verdict()
         self._set_stage(Stage.IN_INSTRUCTION)
-        await workflow.wait_condition(lambda: self._view.decision is not None)
+        self._instruction_since = workflow.now()
+        if workflow.patched(PATCH_IN_INSTRUCTION_EMAIL):
+            await self._notify(messages.in_instruction(self._view, self._recipient()))
+        if workflow.patched(PATCH_REMINDERS):
+            await self._wait_for_instruction_with_reminders()
+        else:
+            # Older journeys wait without reminders. A verdict can only come from an update
+            # no older history holds, so waking on it cannot change how they replay.
+            await workflow.wait_condition(self._instruction_over)
+        if self._view.pre_check_verdict is not None:
+            return await self._conclude_verdict()
         decision = self._view.decision
         assert decision is not None
 
@@ -180,6 +225,111 @@ class InscriptionWorkflow:
             # A submit in flight when the delay ends still gets to finish.
             await workflow.wait_condition(lambda: not self._submitting)
             return self._view.stage is not Stage.DRAFT
+
+    def _needs_receipt(self) -> bool:
+        """The notice: a category-B inscription gets a récépissé de dépôt at submission."""
+        motif = self._view.motif
+        return motif is not None and motif.category is Category.B
+
+    async def _render_receipt(self) -> None:
+        try:
+            rendered = await workflow.execute_activity_method(
+                JourneyActivities.render_receipt,
+                RenderReceipt(view=self._view),
+                start_to_close_timeout=RENDER_TIMEOUT,
+                retry_policy=RETRY,
+                summary="Production du récépissé de dépôt (catégorie B)",
+            )
+        except ActivityError as error:
+            # A refusal must not hold the request back: it goes on to the CTN, and the
+            # confirmation then does not announce a receipt that does not exist.
+            workflow.logger.warning("Récépissé de dépôt non produit : %s", error.cause)
+            return
+        self._view.receipt_document_id = rendered.document_id
+
+    def _instruction_over(self) -> bool:
+        """The DDT decided, or a CTN agent rejected the request: waiting is over."""
+        return self._view.decision is not None or self._view.pre_check_verdict is not None
+
+    async def _wait_for_instruction_with_reminders(self) -> None:
+        """Wait for the outcome; remind the DDT, then escalate, when it takes too long.
+
+        Both delays count from the moment the request entered instruction; the timers are
+        durable (they fire whether or not a worker was up meanwhile).
+        """
+        schedule = (
+            (1, self._start.instruction_reminder_after),
+            (2, self._start.instruction_escalation_after),
+        )
+        for level, after in schedule:
+            if self._instruction_over():
+                return
+            remaining = self._instruction_since + after - workflow.now()
+            try:
+                await workflow.wait_condition(
+                    self._instruction_over,
+                    timeout=max(remaining, MIN_TIMER),
+                    timeout_summary=messages.reminder_timer_summary(level, after),
+                )
+                return
+            except TimeoutError:
+                await self._remind(level, after)
+        await workflow.wait_condition(self._instruction_over)
+
+    async def _remind(self, level: int, after: timedelta) -> None:
+        try:
+            await workflow.execute_activity_method(
+                JourneyActivities.remind_instruction,
+                RemindInstruction(
+                    view=self._view,
+                    level=level,
+                    in_instruction_since=self._instruction_since,
+                    waited=after,
+                ),
+                start_to_close_timeout=REMINDER_TIMEOUT,
+                schedule_to_close_timeout=REMINDER_DEADLINE,
+                retry_policy=RETRY,
+                summary=(
+                    "Escalade : alerte au service instructeur (DDT)"
+                    if level >= 2
+                    else "Relance du service instructeur (DDT)"
+                ),
+            )
+        except ActivityError as error:
+            workflow.logger.warning("Relance de niveau %d non envoyée : %s", level, error.cause)
+            return
+        self._view.instruction_reminders = max(self._view.instruction_reminders, level)
+        workflow.set_current_details(messages.current_details(self._view))
+
+    async def _conclude_verdict(self) -> RequestView:
+        """After a CTN agent's verdict (the stage is already rejected): out of the DDT queue
+        if the case went there, then the rejection email."""
+        verdict = self._view.pre_check_verdict
+        assert verdict is not None
+        if self._enqueued:
+            try:
+                await workflow.execute_activity_method(
+                    JourneyActivities.withdraw_from_instruction,
+                    WithdrawFromInstruction(
+                        request_number=self._view.request_number,
+                        reason=(
+                            f"Non conforme au contrôle de forme (agent CTN {verdict.agent_id}) : "
+                            f"{messages.findings_summary(verdict.findings)}"
+                        ),
+                    ),
+                    start_to_close_timeout=GRPC_ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary="Retrait du dossier de la file du service instructeur (DDT)",
+                )
+            except ActivityError as error:
+                # The journey has its outcome; the queue's refusal is for an operator to see.
+                workflow.logger.warning("Retrait de l'instruction refusé : %s", error.cause)
+        await self._notify(
+            messages.pre_check_verdict_rejection(
+                self._view, self._recipient(), withdrawn=self._enqueued
+            )
+        )
+        return await self._finish()
 
     async def _finish(self) -> RequestView:
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -419,6 +569,13 @@ class InscriptionWorkflow:
 
     @record_decision.validator
     def _validate_record_decision(self, decision: Decision) -> None:
+        if self._view.pre_check_verdict is not None:
+            raise refusal(
+                ErrorCode.JOURNEY_NOT_WAITING,
+                "La demande a été rejetée au contrôle de forme par le CTN et retirée de "
+                "l'instruction : aucune décision ne peut plus être enregistrée.",
+                {"reason": "pre_check_verdict", "stage": self._view.stage.value},
+            )
         recorded = self._view.decision
         if recorded is not None:
             if _same_decision(recorded, decision):
@@ -437,6 +594,46 @@ class InscriptionWorkflow:
                 {"field": "neph"},
             )
 
+    # ---- CTN agent's update ------------------------------------------------------
+
+    @workflow.update
+    def record_pre_check_verdict(self, verdict: PreCheckVerdict) -> RequestView:
+        """A CTN agent finds the request non-compliant: it is rejected (and withdrawn from
+        the DDT queue if it got there). Sent by the CTN service's MarkNonCompliant.
+
+        Not behind a patch: everything it changes follows this update, which no history
+        written by older code contains, so older journeys replay exactly as before and,
+        if still running, handle a verdict like new ones.
+        """
+        if self._view.pre_check_verdict is None:
+            self._view.pre_check_verdict = verdict
+            self._view.pre_check_findings = list(verdict.findings)
+            # Rejected at once (the run loop may be busy with an activity): the candidate
+            # and the CTN see it now, the withdrawal and the email follow.
+            self._set_stage(Stage.REJECTED)
+        return self._view
+
+    @record_pre_check_verdict.validator
+    def _validate_record_pre_check_verdict(self, verdict: PreCheckVerdict) -> None:
+        recorded = self._view.pre_check_verdict
+        if recorded is not None:
+            if _same_verdict(recorded, verdict):
+                return  # a retried delivery: accepted, changes nothing
+            raise refusal(
+                ErrorCode.PRE_CHECK_NOT_OPEN,
+                "Un verdict de non-conformité est déjà enregistré pour cette demande.",
+                {"stage": self._view.stage.value},
+            )
+        if self._view.decision is not None:
+            raise refusal(ErrorCode.PRE_CHECK_NOT_OPEN, details={"stage": self._view.stage.value})
+        if self._view.stage not in (Stage.PRE_CHECK, Stage.IN_INSTRUCTION):
+            raise refusal(
+                ErrorCode.PRE_CHECK_NOT_OPEN,
+                "Cette demande n'est ni au contrôle de forme ni en instruction : aucun verdict "
+                "du CTN ne peut être enregistré.",
+                {"stage": self._view.stage.value},
+            )
+
     # ---- reads -----------------------------------------------------------------------
 
     @workflow.query
@@ -451,3 +648,10 @@ def _same_decision(first: Decision, second: Decision) -> bool:
         second.neph,
         second.reason_code,
     )
+
+
+def _same_verdict(first: PreCheckVerdict, second: PreCheckVerdict) -> bool:
+    def findings(verdict: PreCheckVerdict) -> list[tuple[str, str, str]]:
+        return [(f.code, f.message, f.field) for f in verdict.findings]
+
+    return (first.agent_id, findings(first)) == (second.agent_id, findings(second))

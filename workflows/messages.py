@@ -77,7 +77,8 @@ def _category(view: RequestView) -> str:
 
 
 def idempotency_key(view: RequestView, event: str) -> str:
-    # Dots and dashes only: the key becomes the left part of a Message-ID.
+    # Dots and dashes only: the key becomes the left part of a Message-ID. Keep events
+    # short (under ~20 characters) so the Message-ID header fits one line, unfolded.
     return f"inscription-{view.request_number}.{event}"
 
 
@@ -101,7 +102,15 @@ def confirmation(view: RequestView, to: str) -> EmailMessage:
         "Vous pouvez suivre l'avancement de votre demande à tout moment depuis votre espace "
         "personnel.",
     ]
-    if view.motif is not None and view.motif.category.value == "B":
+    if view.receipt_document_id is not None:
+        lines += [
+            "",
+            "Votre récépissé de dépôt est disponible dans votre espace personnel, rubrique "
+            "« Mes démarches ». Il vous permet de commencer votre apprentissage de la conduite "
+            "sur les voies ouvertes à la circulation publique : conservez-le et ayez-le avec "
+            "vous lors de vos leçons de conduite.",
+        ]
+    elif view.motif is not None and view.motif.category.value == "B":
         lines += [
             "",
             "Pour une inscription en catégorie B, le récépissé de dépôt de votre demande vous "
@@ -192,6 +201,151 @@ def instruction_rejection(view: RequestView, to: str) -> EmailMessage:
     )
 
 
+def in_instruction(view: RequestView, to: str) -> EmailMessage:
+    department = view.address.department if view.address else ""
+    lines = [
+        _greeting(view),
+        "",
+        f"Le contrôle de forme de votre demande n° {view.request_number} par le Centre de "
+        "Traitement et des Numérisations (CTN) est terminé.",
+        "Votre demande est maintenant en cours d'instruction par le service instructeur de la "
+        f"DDT de votre département ({department}).",
+        "",
+        "Vous n'avez rien à faire pour l'instant : un courriel vous informera de la décision. "
+        "Vous pouvez suivre l'avancement de votre demande depuis votre espace personnel.",
+    ]
+    if view.receipt_document_id is not None:
+        lines += [
+            "",
+            "Votre récépissé de dépôt reste disponible dans votre espace personnel : il vous "
+            "permet de poursuivre votre apprentissage sur les voies ouvertes à la circulation "
+            "publique.",
+        ]
+    lines += ["", SIGNATURE]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre demande n° {view.request_number} est en cours d'instruction",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "in-instruction"),
+    )
+
+
+def pre_check_verdict_rejection(
+    view: RequestView, to: str, *, withdrawn: bool = False
+) -> EmailMessage:
+    """A CTN agent found the request non-compliant (``withdrawn``: after it reached the DDT)."""
+    findings = view.pre_check_verdict.findings if view.pre_check_verdict else []
+    reasons = [f"- {finding.message}" for finding in findings or view.pre_check_findings] or [
+        "- Le dossier n'est pas conforme."
+    ]
+    lines = [
+        _greeting(view),
+        "",
+        f"Après examen par un agent du Centre de Traitement et des Numérisations (CTN), votre "
+        f"demande n° {view.request_number} n'est pas conforme, pour les raisons suivantes :",
+        *reasons,
+        "",
+        "Votre demande est donc rejetée"
+        + (" et retirée du service instructeur de la DDT." if withdrawn else "."),
+        "",
+        NEW_REQUEST_RULE,
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Rejet de votre demande n° {view.request_number}",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "pre-check-verdict"),
+    )
+
+
+def abandonment(view: RequestView, to: str) -> EmailMessage:
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre demande d'inscription n° {view.request_number}, commencée le "
+        f"{local_date(view.created_at)}, n'a pas été envoyée dans le délai de 90 jours : "
+        "elle est abandonnée et ne peut plus être complétée.",
+        "",
+        "Pour vous inscrire au permis de conduire, déposez une nouvelle demande en ligne.",
+    ]
+    if view.photo_code is not None:
+        lines += [
+            "Le code photo/signature numérique saisi dans cette demande n'a pas été utilisé : "
+            "vous pouvez le reprendre dans une nouvelle demande tant qu'il est valable "
+            "(6 mois après la prise de vue).",
+        ]
+    lines += ["", SIGNATURE]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre demande n° {view.request_number} est abandonnée",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "abandoned"),
+    )
+
+
+def instruction_reminder(
+    view: RequestView, level: int, to: str, since: datetime, waited: timedelta
+) -> EmailMessage:
+    """To the DDT mailbox: level 1 is the reminder, level 2 the escalation."""
+    category = _category(view)
+    department = view.address.department if view.address else ""
+    escalation = level >= 2
+    title = "Escalade" if escalation else "Relance"
+    lines = [
+        "Bonjour,",
+        "",
+        f"La demande d'inscription n° {view.request_number} (catégorie {category}) est en "
+        f"attente d'une décision du service instructeur de la DDT du département "
+        f"{department} depuis le {local_date(since)}, soit plus de {duration_label(waited)}.",
+        "",
+    ]
+    if escalation:
+        lines += [
+            "Malgré une première relance, aucune décision n'a été enregistrée. Ce dossier est "
+            "signalé comme prioritaire : merci de le traiter sans délai ou d'en informer votre "
+            "responsable de service.",
+        ]
+    else:
+        lines += [
+            "Ce dossier apparaît désormais en tête de la file d'attente du département : merci "
+            "de le prendre en charge et de l'accepter ou de le rejeter avec un motif.",
+        ]
+    lines += [
+        "",
+        "Le candidat ne peut pas passer l'examen tant que sa demande n'est pas acceptée.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"{title} : demande n° {view.request_number} en attente de décision",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, f"ddt-reminder-{level}"),
+    )
+
+
+def duration_label(delay: timedelta) -> str:
+    """A delay as a French reader says it: "15 jours", "1 heure", "30 secondes"."""
+    seconds = int(delay.total_seconds())
+    for unit, size in (("jour", 86400), ("heure", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return f"{seconds} seconde{'s' if seconds > 1 else ''}"
+
+
+def reminder_timer_summary(level: int, delay: timedelta) -> str:
+    """The Temporal UI summary of the timer that ends with a reminder (1) or escalation (2)."""
+    if level >= 2:
+        return (
+            f"Escalade si aucune décision de la DDT {duration_label(delay)} après l'entrée "
+            "en instruction"
+        )
+    return f"Relance de la DDT si aucune décision sous {duration_label(delay)}"
+
+
 def findings_summary(findings: list[Finding]) -> str:
     return " ; ".join(finding.message for finding in findings) or "dossier non conforme"
 
@@ -213,10 +367,15 @@ def current_details(view: RequestView) -> str:
             return f"Demande {number} au contrôle de forme du CTN."
         case Stage.IN_INSTRUCTION:
             department = view.address.department if view.address else "?"
-            return (
+            waiting = (
                 f"Demande {number} en attente de la décision du service instructeur "
                 f"(DDT du département {department})."
             )
+            if view.instruction_reminders >= 2:
+                return f"{waiting} DDT relancée puis alertée (escalade)."
+            if view.instruction_reminders == 1:
+                return f"{waiting} DDT relancée une fois."
+            return waiting
         case Stage.ACCEPTED:
             return (
                 f"Demande {number} acceptée : NEPH {view.neph}, attestation d'inscription "
@@ -226,6 +385,12 @@ def current_details(view: RequestView) -> str:
             if view.decision is not None:
                 reason = view.decision.reason_text or view.decision.reason_code
                 return f"Demande {number} rejetée par le service instructeur : {reason}."
+            if view.pre_check_verdict is not None:
+                return (
+                    f"Demande {number} rejetée par un agent du CTN "
+                    f"({view.pre_check_verdict.agent_id}) : "
+                    f"{findings_summary(view.pre_check_verdict.findings)}."
+                )
             return (
                 f"Demande {number} rejetée au contrôle de forme : "
                 f"{findings_summary(view.pre_check_findings)}."

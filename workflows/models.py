@@ -380,3 +380,46 @@ class InstructionEnqueued(Strict):
 
 class AttestationRendered(Strict):
     document_id: str
+
+
+# ---- additions for the whole inscription procedure (récépissé, CTN verdict, reminders) --
+
+
+class RenderReceipt(Strict):
+    """Input of ``render_receipt``: the submitted request whose récépissé is produced."""
+
+    view: RequestView
+
+
+class ReceiptRendered(Strict):
+    document_id: str
+
+
+class WithdrawFromInstruction(Strict):
+    """Input of ``withdraw_from_instruction``: take a queued case out of the DDT queue."""
+
+    request_number: str
+    reason: str
+
+
+class InstructionWithdrawn(Strict):
+    request_number: str
+    state: str = ""
+
+
+class RemindInstruction(Strict):
+    """Input of ``remind_instruction``: level 1 is the reminder, level 2 the escalation."""
+
+    view: RequestView
+    level: int = Field(ge=1, le=2)
+    in_instruction_since: datetime
+    # How long the case had waited when the reminder was due (for the DDT's email).
+    waited: timedelta
+
+
+class InstructionReminded(Strict):
+    level: int
+    reminders: int = 0
+    mailbox: str = ""
+    # False when the DDT mailbox refused the message (the reminder still counts).
+    emailed: bool = True

@@ -61,25 +61,41 @@ async def connect(settings: Settings) -> Client:
     raise AssertionError("unreachable")
 
 
-async def serve(settings: Settings) -> None:
-    client = await connect(settings)
-    clients = ServiceClients(settings)
-    worker = build_worker(client, settings, clients)
+async def run_until_signalled(
+    worker: Worker, signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
+) -> None:
+    """Run ``worker`` until one of ``signals``, then shut it down gracefully.
+
+    On the signal the worker stops polling, lets running activities finish (up to its
+    ``graceful_shutdown_timeout``) and reports their results before this returns. A
+    worker failure is re-raised. Shared by the real worker and the shutdown tests.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     running = asyncio.create_task(worker.run())
-    log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
     stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
     try:
+        await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not running.done():
             log.info("stopping: letting running activities finish")
             await worker.shutdown()
         await running  # re-raises a worker failure
     finally:
         stopped.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings)
+    clients = ServiceClients(settings)
+    worker = build_worker(client, settings, clients)
+    log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+    try:
+        await run_until_signalled(worker)
+    finally:
         await clients.close()
     log.info("worker stopped")
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -35,16 +36,23 @@ from workflows.models import (
     EnqueueForInstruction,
     Finding,
     InstructionEnqueued,
+    InstructionReminded,
+    InstructionWithdrawn,
     Motif,
     MotifStep,
     Outcome,
     PhotoCodeConsumed,
     PhotoStep,
     PreCheckOutcome,
+    PreCheckVerdict,
+    ReceiptRendered,
+    RemindInstruction,
     RenderAttestation,
+    RenderReceipt,
     RequestView,
     Stage,
     StartInscription,
+    WithdrawFromInstruction,
 )
 
 T = TypeVar("T")
@@ -69,6 +77,25 @@ class FakeServices:
         self.checked: list[RequestView] = []
         self.enqueued: list[EnqueueForInstruction] = []
         self.rendered: list[RenderAttestation] = []
+        self.receipts: list[RenderReceipt] = []
+        self.withdrawn: list[WithdrawFromInstruction] = []
+        self.reminders: list[RemindInstruction] = []
+        # A test holds an activity by putting a closed gate under its name here: the
+        # stand-in then waits for it; ``started[name]`` is set when the activity begins.
+        self.gates: dict[str, asyncio.Event] = {}
+        self.started: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.receipt_refused = False
+
+    async def _enter(self, name: str) -> None:
+        self.started[name].set()
+        gate = self.gates.get(name)
+        if gate is not None:
+            await gate.wait()
+
+    def hold(self, name: str) -> asyncio.Event:
+        """Holds activity ``name`` until the returned event is set."""
+        self.gates[name] = asyncio.Event()
+        return self.gates[name]
 
     @activity.defn(name="consume_photo_code")
     async def consume_photo_code(self, request: ConsumePhotoCode) -> PhotoCodeConsumed:
@@ -87,6 +114,7 @@ class FakeServices:
     @activity.defn(name="pre_check")
     async def pre_check(self, view: RequestView) -> PreCheckOutcome:
         self.checked.append(view)
+        await self._enter("pre_check")
         if self.compliant:
             return PreCheckOutcome(compliant=True)
         return PreCheckOutcome(
@@ -108,7 +136,34 @@ class FakeServices:
     @activity.defn(name="render_attestation")
     async def render_attestation(self, request: RenderAttestation) -> AttestationRendered:
         self.rendered.append(request)
+        await self._enter("render_attestation")
         return AttestationRendered(document_id=f"att-{request.view.request_number}")
+
+    @activity.defn(name="render_receipt")
+    async def render_receipt(self, request: RenderReceipt) -> ReceiptRendered:
+        self.receipts.append(request)
+        if self.receipt_refused:
+            error = PermisError(ErrorCode.INVALID_FIELD, details={"field": "category"})
+            raise ApplicationError(error.message, type=error.code.value, non_retryable=True)
+        return ReceiptRendered(document_id=f"rcp-{request.view.request_number}")
+
+    @activity.defn(name="withdraw_from_instruction")
+    async def withdraw_from_instruction(
+        self, request: WithdrawFromInstruction
+    ) -> InstructionWithdrawn:
+        self.withdrawn.append(request)
+        await self._enter("withdraw_from_instruction")
+        return InstructionWithdrawn(request_number=request.request_number, state="withdrawn")
+
+    @activity.defn(name="remind_instruction")
+    async def remind_instruction(self, request: RemindInstruction) -> InstructionReminded:
+        self.reminders.append(request)
+        department = request.view.address.department if request.view.address else ""
+        return InstructionReminded(
+            level=request.level,
+            reminders=request.level,
+            mailbox=f"ddt-{department}@permis.example.fr",
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -117,6 +172,9 @@ class FakeServices:
             self.pre_check,
             self.enqueue_for_instruction,
             self.render_attestation,
+            self.render_receipt,
+            self.withdraw_from_instruction,
+            self.remind_instruction,
         ]
 
     def email_keys(self) -> list[str]:
@@ -129,12 +187,19 @@ def new_task_queue() -> str:
 
 @asynccontextmanager
 async def running_worker(  # type: ignore[no-untyped-def]
-    client: Client, fake: FakeServices, task_queue: str = "", *, cache: bool = True
+    client: Client,
+    fake: FakeServices,
+    task_queue: str = "",
+    *,
+    cache: bool = True,
+    legacy: bool = False,
 ):
     """A worker on a task queue of its own (unless given one); yields the queue's name.
 
     ``cache=False`` keeps no workflow in memory, hence no sticky queue: another worker
     on the same queue picks the journey up at once after this one stops.
+    ``legacy=True`` activates no ``workflow.patched`` branch: the journeys it runs behave,
+    and write history, like journeys started by the code before the patches.
     """
     task_queue = task_queue or new_task_queue()
     async with Worker(
@@ -143,22 +208,44 @@ async def running_worker(  # type: ignore[no-untyped-def]
         workflows=[InscriptionWorkflow],
         activities=fake.all(),
         max_cached_workflows=100 if cache else 0,
+        patch_activation_callback=(lambda _: False) if legacy else None,
     ):
         yield task_queue
 
 
-async def start_journey(client: Client, task_queue: str) -> Handle:
+async def start_journey(
+    client: Client,
+    task_queue: str,
+    *,
+    reminder_after: timedelta | None = None,
+    escalation_after: timedelta | None = None,
+    task_timeout: timedelta | None = None,
+) -> Handle:
+    """Starts a journey; the DDT delays default to the model's (15 and 30 days).
+
+    A short ``task_timeout`` bounds the wait when a stopped worker's last poll was still
+    handed a workflow task (it is retried on the next worker once that task times out).
+    """
     request_number = new_request_number(datetime.now(UTC))
-    start = StartInscription(
-        request_number=request_number,
-        account_id=f"acc-{uuid.uuid4().hex[:8]}",
-        account_email="compte@example.fr",
+    delays: dict[str, timedelta] = {}
+    if reminder_after is not None:
+        delays["instruction_reminder_after"] = reminder_after
+    if escalation_after is not None:
+        delays["instruction_escalation_after"] = escalation_after
+    start = StartInscription.model_validate(
+        {
+            "request_number": request_number,
+            "account_id": f"acc-{uuid.uuid4().hex[:8]}",
+            "account_email": "compte@example.fr",
+            **delays,
+        }
     )
     return await client.start_workflow(
         InscriptionWorkflow.run,
         start,
         id=inscription_workflow_id(request_number),
         task_queue=task_queue,
+        task_timeout=task_timeout,
     )
 
 
@@ -197,9 +284,13 @@ def document(kind: DocumentKind) -> DocumentAdded:
 
 
 async def fill_until_photo(
-    handle: Handle, *, birth_date: date = ADULT_BIRTH_DATE, code: str = ""
+    handle: Handle,
+    *,
+    birth_date: date = ADULT_BIRTH_DATE,
+    code: str = "",
+    category: Category = Category.B,
 ) -> RequestView:
-    await handle.execute_update(InscriptionWorkflow.set_motif, motif_step())
+    await handle.execute_update(InscriptionWorkflow.set_motif, motif_step(category))
     await handle.execute_update(InscriptionWorkflow.set_civil_status, civil_status(birth_date))
     await handle.execute_update(InscriptionWorkflow.set_address, address())
     return await handle.execute_update(
@@ -207,9 +298,11 @@ async def fill_until_photo(
     )
 
 
-async def fill_draft(handle: Handle, *, code: str = "") -> RequestView:
-    """Every step of an adult's first registration in category B, ready to submit."""
-    view = await fill_until_photo(handle, code=code)
+async def fill_draft(
+    handle: Handle, *, code: str = "", category: Category = Category.B
+) -> RequestView:
+    """Every step of an adult's first registration (category B by default), ready to submit."""
+    view = await fill_until_photo(handle, code=code, category=category)
     for kind in view.required_documents:
         view = await handle.execute_update(InscriptionWorkflow.add_document, document(kind))
     return view
@@ -227,13 +320,35 @@ def decision(outcome: Outcome, *, reason: str = "") -> Decision:
 
 
 async def wait_for_stage(handle: Handle, stage: Stage, within: float = 10.0) -> RequestView:
+    return await wait_for_view(handle, lambda view: view.stage is stage, within)
+
+
+async def wait_for_view(
+    handle: Handle, predicate: Callable[[RequestView], bool], within: float = 10.0
+) -> RequestView:
+    """Polls the view until ``predicate`` holds (the journey moves on by itself)."""
     async with asyncio.timeout(within):
-        for _ in iter(int, 1):  # poll: the stage moves on when an activity completes
+        for _ in iter(int, 1):
             view = await handle.query(InscriptionWorkflow.view)
-            if view.stage is stage:
+            if predicate(view):
                 return view
             await asyncio.sleep(0.05)
     raise AssertionError("unreachable")
+
+
+def verdict(agent_id: str = "agent-ctn-07") -> PreCheckVerdict:
+    """A CTN agent's finding that the request is not compliant."""
+    return PreCheckVerdict(
+        agent_id=agent_id,
+        decided_at=datetime(2025, 11, 27, 14, 0, tzinfo=UTC),
+        findings=[
+            Finding(
+                code="document_expired",
+                message="Le justificatif de domicile date de plus de 6 mois.",
+                field="proof_of_address",
+            )
+        ],
+    )
 
 
 async def refused(update: Awaitable[T]) -> ApplicationError:

@@ -1,59 +1,199 @@
 """Record the histories the replay test guards: ``python -m tests.workflows.record_histories``.
 
-Runs a few whole journeys (stand-in activities) on a throw-away Temporal dev server and
-writes each history to ``tests/workflows/histories/<scenario>.json``. Re-record only on
-purpose: a history recorded by older code that no longer replays means running journeys
-would break, so such a change belongs behind ``workflow.patched``.
+Runs whole journeys (stand-in activities) on a throw-away Temporal server and writes each
+history to ``tests/workflows/histories/<scenario>.json``. An existing file is never
+overwritten unless named with ``--force``: a history recorded by older code that no
+longer replays means running journeys would break, so such a change belongs behind
+``workflow.patched`` instead.
+
+Two generations live side by side in ``histories/``:
+
+- ``LEGACY``: recorded by the first inscription workflow (before the récépissé, the status
+  emails, the CTN agent's verdict and the DDT reminders). The current code can no longer
+  produce them; they prove that journeys started back then still replay.
+- ``SCENARIOS`` below: the current code's paths, each taking the patched branches.
+
+``python -m tests.workflows.record_histories`` records the missing ones;
+``... NAME [NAME...] --force`` re-records the named ones on purpose.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from deploy.local import processes
 from tests.workflows.inscription_scenarios import (
     FakeServices,
+    Handle,
+    decision,
     fill_draft,
-    journey_to_decision,
     running_worker,
     start_journey,
+    verdict,
+    wait_for_stage,
+    wait_for_view,
 )
+from tests.workflows.test_inscription_abandon import register_search_attributes
 from workflows.inscription import InscriptionWorkflow
-from workflows.models import Outcome
+from workflows.models import Category, Outcome, Stage
 
 HISTORIES = Path(__file__).parent / "histories"
+LEGACY = ("accepted", "rejected_by_instructor", "rejected_by_ctn")
+
+Scenario = Callable[[Client], Awaitable[Handle]]
 
 
-async def record(client: Client, directory: Path) -> list[Path]:
-    written = []
-    for name, outcome in (
-        ("accepted", Outcome.ACCEPTED),
-        ("rejected_by_instructor", Outcome.REJECTED),
-    ):
-        async with running_worker(client, FakeServices()) as task_queue:
-            handle, _ = await journey_to_decision(client, task_queue, outcome)
-        written.append(directory / f"{name}.json")
-        written[-1].write_text((await handle.fetch_history()).to_json())
+async def accepted_with_receipt_and_reminders(client: Client) -> Handle:
+    """Category B: receipt, confirmation, CTN, DDT reminded then escalated, accepted."""
+    fake = FakeServices()
+    async with running_worker(client, fake) as task_queue:
+        handle = await start_journey(
+            client,
+            task_queue,
+            reminder_after=timedelta(seconds=1),
+            escalation_after=timedelta(seconds=2),
+        )
+        await fill_draft(handle)
+        await handle.execute_update(InscriptionWorkflow.submit)
+        await wait_for_view(handle, lambda view: view.instruction_reminders == 2)
+        await handle.execute_update(InscriptionWorkflow.record_decision, decision(Outcome.ACCEPTED))
+        await handle.result()
+    return handle
 
-    async with running_worker(client, FakeServices(compliant=False)) as task_queue:
+
+async def accepted_category_c_before_any_reminder(client: Client) -> Handle:
+    """No receipt (category C); the decision cancels the reminder timer."""
+    fake = FakeServices()
+    async with running_worker(client, fake) as task_queue:
+        handle = await start_journey(client, task_queue)
+        await fill_draft(handle, category=Category.C)
+        await handle.execute_update(InscriptionWorkflow.submit)
+        await wait_for_stage(handle, Stage.IN_INSTRUCTION)
+        await handle.execute_update(InscriptionWorkflow.record_decision, decision(Outcome.ACCEPTED))
+        await handle.result()
+    return handle
+
+
+async def rejected_by_ctn_agent_after_enqueue(client: Client) -> Handle:
+    """A CTN agent's verdict while the DDT instructs: withdrawn from the queue, rejected."""
+    fake = FakeServices()
+    async with running_worker(client, fake) as task_queue:
         handle = await start_journey(client, task_queue)
         await fill_draft(handle)
         await handle.execute_update(InscriptionWorkflow.submit)
+        await wait_for_stage(handle, Stage.IN_INSTRUCTION)
+        await handle.execute_update(InscriptionWorkflow.record_pre_check_verdict, verdict())
         await handle.result()
-    written.append(directory / "rejected_by_ctn.json")
-    written[-1].write_text((await handle.fetch_history()).to_json())
+    return handle
+
+
+async def rejected_by_ctn_agent_during_pre_check(client: Client) -> Handle:
+    """A CTN agent's verdict while the automatic check runs: never queued."""
+    fake = FakeServices()
+    check = fake.hold("pre_check")
+    async with running_worker(client, fake) as task_queue:
+        handle = await start_journey(client, task_queue)
+        await fill_draft(handle)
+        await handle.execute_update(InscriptionWorkflow.submit)
+        try:
+            await asyncio.wait_for(fake.started["pre_check"].wait(), 10)
+            await handle.execute_update(InscriptionWorkflow.record_pre_check_verdict, verdict())
+        finally:
+            check.set()
+        await handle.result()
+    return handle
+
+
+async def legacy_journey_then_ctn_agent_verdict(client: Client) -> Handle:
+    """Started on the old behaviour (no patch active) up to instruction, then a CTN
+    agent's verdict on the current code: the unpatched wait still ends in a withdrawal."""
+    fake = FakeServices()
+    async with running_worker(client, fake, cache=False, legacy=True) as task_queue:
+        handle = await start_journey(client, task_queue)
+        await fill_draft(handle)
+        await handle.execute_update(InscriptionWorkflow.submit)
+        await wait_for_stage(handle, Stage.IN_INSTRUCTION)
+        await wait_for_view(handle, lambda _: len(fake.emails) == 1)
+    async with running_worker(client, fake, task_queue):
+        await handle.execute_update(InscriptionWorkflow.record_pre_check_verdict, verdict())
+        await handle.result()
+    return handle
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.__name__: scenario
+    for scenario in (
+        accepted_with_receipt_and_reminders,
+        accepted_category_c_before_any_reminder,
+        rejected_by_ctn_agent_after_enqueue,
+        rejected_by_ctn_agent_during_pre_check,
+        legacy_journey_then_ctn_agent_verdict,
+    )
+}
+# Needs 90 days to pass: recorded on the time-skipping server (no updates involved).
+ABANDONED = "abandoned_with_email"
+
+
+async def abandoned_with_email() -> str:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=processes.binary("temporal-test-server"),
+    )
+    try:
+        await register_search_attributes(env.client)
+        async with running_worker(env.client, FakeServices()) as task_queue:
+            handle = await start_journey(env.client, task_queue)
+            await handle.result()
+        return (await handle.fetch_history()).to_json()
+    finally:
+        await env.shutdown()
+
+
+async def record(client: Client, directory: Path, names: list[str]) -> list[Path]:
+    written = []
+    for name in names:
+        if name == ABANDONED:
+            text = await abandoned_with_email()
+        else:
+            handle = await SCENARIOS[name](client)
+            text = (await handle.fetch_history()).to_json()
+        path = directory / f"{name}.json"
+        path.write_text(text)
+        written.append(path)
     return written
 
 
-async def main() -> None:
+def chosen(argv: list[str]) -> list[str]:
+    known = [*SCENARIOS, ABANDONED]
+    parser = argparse.ArgumentParser(description="Record workflow histories for replay tests.")
+    parser.add_argument("names", nargs="*", help=f"scenarios among {known} (default: all)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing histories")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(known))
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; legacy histories {list(LEGACY)} are frozen")
+    names = args.names or known
+    if args.force:
+        return names
+    return [name for name in names if not (HISTORIES / f"{name}.json").exists()]
+
+
+async def main(names: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
+    if not names:
+        print("nothing to record (existing histories are kept; --force to re-record)")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         server = processes.start_temporal(
             Path(tmp) / "temporal", Path(tmp) / "logs", processes.free_port(), processes.free_port()
@@ -62,7 +202,7 @@ async def main() -> None:
             client = await Client.connect(
                 f"127.0.0.1:{server.ports['grpc']}", data_converter=pydantic_data_converter
             )
-            for path in await record(client, HISTORIES):
+            for path in await record(client, HISTORIES, names):
                 print(f"wrote {path.relative_to(Path.cwd())}")
         finally:
             server.stop()
@@ -71,7 +211,7 @@ async def main() -> None:
 if __name__ == "__main__":
     code = 0
     try:
-        asyncio.run(main())
+        asyncio.run(main(chosen(sys.argv[1:])))
     except Exception as error:  # reported, then a clean exit code
         print(f"recording failed: {error!r}", file=sys.stderr)
         code = 1

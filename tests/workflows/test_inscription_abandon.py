@@ -1,4 +1,5 @@
-"""A draft nobody submits is abandoned after 90 days (time-skipping server: no updates)."""
+"""A draft nobody submits is abandoned after 90 days, and the candidate is told
+(time-skipping server: no updates)."""
 
 from __future__ import annotations
 
@@ -43,4 +44,9 @@ async def test_draft_abandoned_after_90_days(time_skipping_env: WorkflowEnvironm
     assert [change.stage for change in result.history] == [Stage.DRAFT, Stage.ABANDONED]
     waited = result.history[-1].at - result.created_at
     assert timedelta(days=90) <= waited < timedelta(days=90, hours=1)
-    assert fake.consumed == {} and fake.emails == []
+    assert fake.consumed == {}
+    # The candidate is told (at the account's address: no contact address was given).
+    assert fake.email_keys() == [f"inscription-{result.request_number}.abandoned"]
+    email = fake.emails[0]
+    assert email.to == "compte@example.fr"
+    assert "délai de 90 jours" in email.body and "nouvelle demande" in email.body

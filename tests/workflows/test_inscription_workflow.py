@@ -72,14 +72,20 @@ async def test_happy_path_to_accepted(temporal_client: Client) -> None:
     assert [view.request_number for view in fake.checked] == [number]
     assert fake.enqueued[0].workflow_id == handle.id == f"inscription-{number}"
     assert fake.rendered[0].neph == NEPH
-    # Two emails, to the contact address, with keys stable per (request, event).
+    # Category B: the récépissé de dépôt was produced at submission.
+    assert result.receipt_document_id == f"rcp-{number}"
+    assert [receipt.view.request_number for receipt in fake.receipts] == [number]
+    # An email at each status change, to the contact address, keys stable per event.
     assert fake.email_keys() == [
         f"inscription-{number}.confirmation",
+        f"inscription-{number}.in-instruction",
         f"inscription-{number}.decision",
     ]
     assert {message.to for message in fake.emails} == {"lea.dupont@example.fr"}
     assert fake.emails[0].subject.startswith("Confirmation de l'enregistrement de votre demande")
-    assert NEPH in fake.emails[1].body
+    assert NEPH in fake.emails[-1].body
+    # The decision came long before the reminder was due.
+    assert fake.reminders == [] and result.instruction_reminders == 0
 
     # The history this run wrote replays on the current code.
     history = await handle.fetch_history()

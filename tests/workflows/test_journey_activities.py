@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -31,12 +33,16 @@ from workflows.models import (
     EmailMessage,
     EnqueueForInstruction,
     Journey,
+    RemindInstruction,
     RenderAttestation,
+    RenderReceipt,
     RequestView,
     Stage,
+    WithdrawFromInstruction,
 )
 
 SPENT = "A" * 22
+UNKNOWN_CASE = "2511UNKNWN00"
 
 
 class PhotoCodes(photocode_pb2_grpc.PhotoCodeServiceServicer):
@@ -51,11 +57,13 @@ class PhotoCodes(photocode_pb2_grpc.PhotoCodeServiceServicer):
 class Ctn(ctn_pb2_grpc.PreCheckServiceServicer):
     def __init__(self) -> None:
         self.dossiers: list[dossier_pb2.Dossier] = []
+        self.workflow_ids: list[str] = []
 
     async def CheckDossier(
         self, request: ctn_pb2.CheckDossierRequest, context: grpc.aio.ServicerContext
     ) -> ctn_pb2.PreCheckResult:
         self.dossiers.append(request.dossier)
+        self.workflow_ids.append(request.workflow_id)
         return ctn_pb2.PreCheckResult(
             request_number=request.dossier.request_number,
             compliant=False,
@@ -64,6 +72,33 @@ class Ctn(ctn_pb2_grpc.PreCheckServiceServicer):
 
 
 class Instruction(instruction_pb2_grpc.InstructionServiceServicer):
+    def __init__(self) -> None:
+        self.withdrawals: list[instruction_pb2.WithdrawCaseRequest] = []
+        self.reminders: list[instruction_pb2.RemindCaseRequest] = []
+
+    async def WithdrawCase(
+        self, request: instruction_pb2.WithdrawCaseRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.InstructionCase:
+        if request.request_number == UNKNOWN_CASE:
+            raise PermisError(ErrorCode.CASE_NOT_FOUND)
+        self.withdrawals.append(request)
+        return instruction_pb2.InstructionCase(
+            request_number=request.request_number,
+            state="withdrawn",
+            withdrawn_reason=request.reason,
+        )
+
+    async def RemindCase(
+        self, request: instruction_pb2.RemindCaseRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.InstructionCase:
+        self.reminders.append(request)
+        return instruction_pb2.InstructionCase(
+            request_number=request.request_number,
+            department="69",
+            state="pending",
+            reminders=request.level,
+        )
+
     async def EnqueueCase(
         self, request: instruction_pb2.EnqueueCaseRequest, context: grpc.aio.ServicerContext
     ) -> instruction_pb2.InstructionCase:
@@ -78,6 +113,13 @@ class Instruction(instruction_pb2_grpc.InstructionServiceServicer):
 class Documents(documents_pb2_grpc.DocumentServiceServicer):
     def __init__(self) -> None:
         self.requests: list[documents_pb2.RenderAttestationRequest] = []
+        self.receipts: list[documents_pb2.RenderReceiptRequest] = []
+
+    async def RenderReceipt(
+        self, request: documents_pb2.RenderReceiptRequest, context: grpc.aio.ServicerContext
+    ) -> documents_pb2.Document:
+        self.receipts.append(request)
+        return documents_pb2.Document(document_id="doc-receipt-1", kind="deposit_receipt")
 
     async def RenderAttestation(
         self, request: documents_pb2.RenderAttestationRequest, context: grpc.aio.ServicerContext
@@ -87,13 +129,21 @@ class Documents(documents_pb2_grpc.DocumentServiceServicer):
 
 
 class Stack:
-    def __init__(self, activities: JourneyActivities, ctn: Ctn, documents: Documents) -> None:
+    def __init__(
+        self,
+        activities: JourneyActivities,
+        ctn: Ctn,
+        documents: Documents,
+        instruction: Instruction,
+        settings: Settings,
+    ) -> None:
         self.activities, self.ctn, self.documents = activities, ctn, documents
+        self.instruction, self.settings = instruction, settings
 
 
 @pytest.fixture
 async def stack() -> AsyncIterator[Stack]:
-    ctn, documents = Ctn(), Documents()
+    ctn, documents, instruction = Ctn(), Documents(), Instruction()
     definitions = [
         ServiceDefinition(
             "permis.photocode.v1.PhotoCodeService",
@@ -105,9 +155,7 @@ async def stack() -> AsyncIterator[Stack]:
         ),
         ServiceDefinition(
             "permis.instruction.v1.InstructionService",
-            lambda s: instruction_pb2_grpc.add_InstructionServiceServicer_to_server(
-                Instruction(), s
-            ),
+            lambda s: instruction_pb2_grpc.add_InstructionServiceServicer_to_server(instruction, s),
         ),
         ServiceDefinition(
             "permis.documents.v1.DocumentService",
@@ -124,7 +172,7 @@ async def stack() -> AsyncIterator[Stack]:
     )
     clients = ServiceClients(settings)
     try:
-        yield Stack(JourneyActivities(settings, clients), ctn, documents)
+        yield Stack(JourneyActivities(settings, clients), ctn, documents, instruction, settings)
     finally:
         await clients.close()
         await server.stop(None)
@@ -143,7 +191,12 @@ def submitted_view() -> RequestView:
         civil_status=civil_status(),
         address=address(),
         photo_code="B" * 22,
-        documents=[document(DocumentKind.IDENTITY_PROOF)],
+        documents=[
+            document(DocumentKind.IDENTITY_PROOF),
+            document(DocumentKind.PROOF_OF_ADDRESS).model_copy(
+                update={"issued_on": date(2025, 10, 3)}
+            ),
+        ],
         submitted_at=now,
     )
 
@@ -181,6 +234,7 @@ async def test_unreachable_service_is_left_to_retry() -> None:
 
 async def test_pre_check_enqueue_and_attestation(stack: Stack) -> None:
     env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id="inscription-2511ABCDEFGH")
     view = submitted_view()
     outcome = await env.run(stack.activities.pre_check, view)
     assert not outcome.compliant
@@ -191,6 +245,12 @@ async def test_pre_check_enqueue_and_attestation(stack: Stack) -> None:
     assert dossier.request_number == "2511ABCDEFGH"
     assert dossier.address.department == "69"
     assert dossier.civil_status.birth_date == "1990-05-17"
+    # The CTN learns which journey to tell, and the declared issue dates.
+    assert stack.ctn.workflow_ids == ["inscription-2511ABCDEFGH"]
+    assert [(d.kind, d.issued_on) for d in dossier.documents] == [
+        ("identity_proof", ""),
+        ("proof_of_address", "2025-10-03"),
+    ]
 
     enqueued = await env.run(
         stack.activities.enqueue_for_instruction,
@@ -236,3 +296,70 @@ async def test_send_email_lands_in_the_sink(
     assert received.get_content_charset() == "utf-8"
     body = received.get_content()  # type: ignore[attr-defined]
     assert body.replace("\r\n", "\n").strip() == message.body
+
+
+async def test_receipt_and_withdrawal(stack: Stack) -> None:
+    env = ActivityEnvironment()
+    view = submitted_view()
+    rendered = await env.run(stack.activities.render_receipt, RenderReceipt(view=view))
+    assert rendered.document_id == "doc-receipt-1"
+    [receipt] = stack.documents.receipts
+    assert (receipt.request_number, receipt.category, receipt.motif) == (
+        "2511ABCDEFGH",
+        "B",
+        "first_registration",
+    )
+    assert (receipt.family_name, receipt.given_names, receipt.department) == (
+        "Dupont",
+        "Léa Marie",
+        "69",
+    )
+    assert receipt.address_line == "12 rue de la République, 69002 Lyon"
+    assert receipt.submitted_at == "2025-11-26T10:00:00+00:00"
+    assert receipt.owner_account_id == "acc-1"
+
+    withdrawn = await env.run(
+        stack.activities.withdraw_from_instruction,
+        WithdrawFromInstruction(request_number="2511ABCDEFGH", reason="Photo floue."),
+    )
+    assert (withdrawn.request_number, withdrawn.state) == ("2511ABCDEFGH", "withdrawn")
+    assert stack.instruction.withdrawals[0].reason == "Photo floue."
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(
+            stack.activities.withdraw_from_instruction,
+            WithdrawFromInstruction(request_number=UNKNOWN_CASE, reason="x"),
+        )
+    assert refused.value.type == ErrorCode.CASE_NOT_FOUND.value and refused.value.non_retryable
+
+
+async def test_remind_instruction_marks_the_case_and_writes_to_the_ddt(
+    stack: Stack, mail_sink: processes.ChildProcess, mail_dir: Path
+) -> None:
+    settings = stack.settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": mail_sink.ports["smtp"]}
+    )
+    activities = JourneyActivities(settings, ServiceClients(settings))
+    number = f"2511{uuid.uuid4().hex[:8].upper()}"
+    view = submitted_view().model_copy(update={"request_number": number})
+    since = datetime(2025, 11, 26, 10, 5, tzinfo=UTC)
+    reminded = await ActivityEnvironment().run(
+        activities.remind_instruction,
+        RemindInstruction(
+            view=view, level=2, in_instruction_since=since, waited=timedelta(days=30)
+        ),
+    )
+    assert (reminded.level, reminded.reminders, reminded.emailed) == (2, 2, True)
+    assert reminded.mailbox == "ddt-69@permis.example.fr"
+    assert [(r.request_number, r.level) for r in stack.instruction.reminders] == [(number, 2)]
+
+    entries = [json.loads(line) for line in (mail_dir / "index.jsonl").read_text().splitlines()]
+    entry = next(
+        e
+        for e in entries
+        if e["message_id"] == f"<inscription-{number}.ddt-reminder-2@permis.example.fr>"
+    )
+    assert entry["to"] == ["ddt-69@permis.example.fr"]
+    assert entry["subject"] == f"Escalade : demande n° {number} en attente de décision"
+    received = message_from_bytes((mail_dir / entry["file"]).read_bytes(), policy=policy.default)
+    body = received.get_content()  # type: ignore[attr-defined]
+    assert "depuis le 26/11/2025, soit plus de 30 jours" in body
