@@ -57,7 +57,7 @@ class DocumentRef(_message.Message):
     def __init__(self, document_id: _Optional[str] = ..., kind: _Optional[str] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., issued_on: _Optional[str] = ...) -> None: ...
 
 class Dossier(_message.Message):
-    __slots__ = ("request_number", "journey", "motif", "category", "account_id", "civil_status", "address", "photo_code", "documents", "submitted_at")
+    __slots__ = ("request_number", "journey", "motif", "category", "account_id", "civil_status", "address", "photo_code", "documents", "submitted_at", "neph")
     REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_FIELD_NUMBER: _ClassVar[int]
     MOTIF_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,7 @@ class Dossier(_message.Message):
     PHOTO_CODE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEPH_FIELD_NUMBER: _ClassVar[int]
     request_number: str
     journey: str
     motif: str
@@ -78,4 +79,5 @@ class Dossier(_message.Message):
     photo_code: str
     documents: _containers.RepeatedCompositeFieldContainer[DocumentRef]
     submitted_at: str
-    def __init__(self, request_number: _Optional[str] = ..., journey: _Optional[str] = ..., motif: _Optional[str] = ..., category: _Optional[str] = ..., account_id: _Optional[str] = ..., civil_status: _Optional[_Union[CivilStatus, _Mapping]] = ..., address: _Optional[_Union[AddressContact, _Mapping]] = ..., photo_code: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[DocumentRef, _Mapping]]] = ..., submitted_at: _Optional[str] = ...) -> None: ...
+    neph: str
+    def __init__(self, request_number: _Optional[str] = ..., journey: _Optional[str] = ..., motif: _Optional[str] = ..., category: _Optional[str] = ..., account_id: _Optional[str] = ..., civil_status: _Optional[_Union[CivilStatus, _Mapping]] = ..., address: _Optional[_Union[AddressContact, _Mapping]] = ..., photo_code: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[DocumentRef, _Mapping]]] = ..., submitted_at: _Optional[str] = ..., neph: _Optional[str] = ...) -> None: ...
