@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     NEPH_EXHAUSTED = "neph_exhausted"
     CASE_CLAIMED = "case_claimed"
+    RATE_LIMITED = "rate_limited"
+    TRACKING_NOT_FOUND = "tracking_not_found"
     WRONG_DEPARTMENT = "wrong_department"
     PRE_CHECK_NOT_OPEN = "pre_check_not_open"
 
@@ -136,6 +138,14 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ErrorCode.NEPH_EXHAUSTED: (
         "Plus aucun numéro NEPH n'est disponible ce mois-ci pour ce département.",
         grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    ErrorCode.RATE_LIMITED: (
+        "Trop de demandes en peu de temps. Réessayez dans quelques minutes.",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    ErrorCode.TRACKING_NOT_FOUND: (
+        "Aucune demande ne correspond à ce numéro et à cette date de naissance.",
+        grpc.StatusCode.NOT_FOUND,
     ),
     ErrorCode.CASE_CLAIMED: (
         "Ce dossier est déjà pris en charge par un autre instructeur.",

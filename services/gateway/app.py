@@ -14,7 +14,7 @@ from services.common.journey_updates import connect_temporal
 from services.common.settings import Settings
 from services.gateway import problems
 from services.gateway.journeys import Journeys
-from services.gateway.routes import accounts, requests, requirements
+from services.gateway.routes import accounts, requests, requirements, tracking
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(requests.router)
     app.include_router(requirements.router)
+    app.include_router(tracking.router)
 
     @app.get("/healthz", tags=["exploitation"])
     async def healthz() -> dict[str, str]:

@@ -62,8 +62,13 @@ def problem(
 
 
 def from_permis_error(error: PermisError) -> JSONResponse:
-    errors = [{"field": k, "message": v} for k, v in error.details.items()] or None
-    return problem(error.http_status, error.code.value, error.message, errors)
+    details = dict(error.details)
+    retry_after = details.pop("retry_after", None)
+    errors = [{"field": k, "message": v} for k, v in details.items()] or None
+    response = problem(error.http_status, error.code.value, error.message, errors)
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return response
 
 
 def _field_message(error: dict[str, Any]) -> str:

@@ -445,3 +445,35 @@ async def test_steps_are_checked_where_they_happen(candidate: httpx.AsyncClient)
         )
         assert response.status_code == 422, field
         assert response.json()["errors"][0]["field"] == field
+
+
+async def test_public_tracking_needs_the_birth_date_and_is_rate_limited(
+    stack: LocalStack, accepted_request: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as anonymous:
+        url = f"/v1/tracking/{accepted_request}"
+        response = await anonymous.get(url, params={"birth_date": "2006-04-12"})
+        assert response.status_code == 200, response.text
+        tracking = response.json()
+        assert tracking["stage"] == "accepted"
+        assert [h["stage"] for h in tracking["history"]][-1] == "accepted"
+        # Nothing personal: no name, address, NEPH or documents.
+        assert "Martin" not in response.text and "Lyon" not in response.text
+        assert "neph" not in tracking and "documents" not in tracking
+
+        wrong = await anonymous.get(url, params={"birth_date": "2006-04-13"})
+        unknown = await anonymous.get(
+            "/v1/tracking/2611ZZZZZZZZ", params={"birth_date": "2006-04-12"}
+        )
+        assert wrong.status_code == unknown.status_code == 404
+        assert wrong.json() == {**unknown.json()}
+        assert wrong.json()["code"] == "tracking_not_found"
+
+        statuses = [
+            (await anonymous.get(url, params={"birth_date": "2000-01-01"})).status_code
+            for _ in range(4)
+        ]
+        assert statuses[-1] == 429, statuses
+        limited = await anonymous.get(url, params={"birth_date": "2006-04-12"})
+        assert limited.status_code == 429
+        assert limited.json()["code"] == "rate_limited" and int(limited.headers["Retry-After"]) > 0
