@@ -37,6 +37,7 @@ from deploy.local.demo import (
 )
 from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from services.common.settings import SERVICE_NAMES
 from workflows import ids
 from workflows.models import DocumentKind, RequestView
 
@@ -477,3 +478,19 @@ async def test_public_tracking_needs_the_birth_date_and_is_rate_limited(
         limited = await anonymous.get(url, params={"birth_date": "2006-04-12"})
         assert limited.status_code == 429
         assert limited.json()["code"] == "rate_limited" and int(limited.headers["Retry-After"]) > 0
+
+
+def test_every_service_answers_health_and_reflection(stack: LocalStack) -> None:
+    """What `grpcurl -plaintext ADDRESS list` and a health probe rely on."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    for name in SERVICE_NAMES:
+        with grpc.insecure_channel(stack.settings.address_of(name)) as channel:
+            services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+            assert any(s.startswith(f"permis.{name}.v1.") for s in services), (name, services)
+            assert "grpc.health.v1.Health" in services
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
