@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install protos run demo test lint
+.PHONY: install protos run demo test lint migrate
 
 install: $(STAMP)
 
@@ -24,6 +24,13 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest tests/
+
+# Every service's database to its latest migration (services also do it at start-up):
+# PERMIS_DATABASE_URL, or the SQLite files in data/. One service: see docs/OPERATIONS.md.
+migrate: install
+	@for service in $$($(PYTHON) -c 'from services.common.migrations import migrated_services as m; print(*m())'); do \
+		$(PYTHON) -m services.common.migrations $$service upgrade || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check .

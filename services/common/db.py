@@ -1,7 +1,8 @@
 """Database plumbing shared by the services: one async engine per service, its own schema.
 
 SQLite (aiosqlite) is the embedded default; PostgreSQL (psycopg) is the production
-database. The same SQLAlchemy 2 models run on both.
+database. The same SQLAlchemy 2 models run on both. Each service's schema comes from its
+Alembic migrations (``services/common/migrations.py``), never from ``create_all``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -37,11 +37,6 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def create_schema(engine: AsyncEngine, base: type[DeclarativeBase]) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(base.metadata.create_all)
 
 
 def is_unique_violation(error: Exception) -> bool:

@@ -22,17 +22,16 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
-    inspect,
     select,
-    text,
     update,
 )
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import create_schema, is_unique_violation
+from services.common import migrations
+from services.common.db import is_unique_violation
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -68,7 +67,7 @@ class VerdictRow(Base):
     # [{"code": ..., "message": ..., "field": ...}, ...] in the order the checks found them.
     findings: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    # Added after the first release: ``create_tables`` adds it to older databases.
+    # Added after the first release: the initial migration adds it to older databases.
     workflow_id: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
@@ -99,19 +98,10 @@ def fingerprint(agent_id: str, findings: list[dict[str, str]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _add_missing_columns(connection: Connection) -> None:
-    columns = {column["name"] for column in inspect(connection).get_columns("ctn_verdicts")}
-    if "workflow_id" not in columns:
-        connection.execute(
-            text("ALTER TABLE ctn_verdicts ADD COLUMN workflow_id VARCHAR(200) NOT NULL DEFAULT ''")
-        )
-
-
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create the schema, and bring a database from before agent verdicts up to date."""
-    await create_schema(engine, Base)
-    async with engine.begin() as connection:
-        await connection.run_sync(_add_missing_columns)
+    """Bring the schema to head through the CTN's migrations (``migrations/``), a database
+    from before agent verdicts included; at head already, nothing changes."""
+    await migrations.upgrade(engine, "ctn")
 
 
 class VerdictStore:

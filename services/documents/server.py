@@ -20,13 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
-from services.common.db import create_schema, is_unique_violation, make_engine, make_sessionmaker
+from services.common import migrations
+from services.common.db import is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition, not_found_if_missing
 from services.common.settings import Settings
 from services.documents import rules
 from services.documents.storage import (
-    Base,
     DocumentRow,
     ObjectStore,
     find_generated,
@@ -278,10 +278,11 @@ def definition(servicer: DocumentServicer) -> ServiceDefinition:
 
 
 async def build(settings: Settings) -> tuple[DocumentServicer, AsyncEngine]:
-    """The servicer on its database (schema created) and its bucket (created if absent)."""
+    """The servicer on its database (schema migrated to head) and its bucket (created if
+    absent)."""
     engine = make_engine(settings.database_url_for("documents"))
     try:
-        await create_schema(engine, Base)
+        await migrations.upgrade(engine, "documents")
         objects = ObjectStore.from_settings(settings)
         await objects.ensure_bucket()
     except BaseException:

@@ -12,12 +12,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.common.db import create_schema, make_engine, make_sessionmaker
+from services.common import migrations
+from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
 from services.common.settings import Settings
 from services.identity import rules
-from services.identity.storage import AccountRow, AccountStore, Base
+from services.identity.storage import AccountRow, AccountStore
 
 FULL_NAME = "permis.identity.v1.IdentityService"
 Clock = Callable[[], datetime]
@@ -157,9 +158,10 @@ def definition(
 
 
 async def build(settings: Settings) -> tuple[ServiceDefinition, AsyncEngine]:
-    """The service on the configured database (schema created); dispose the engine on stop."""
+    """The service on the configured database (schema migrated to head); dispose the engine
+    on stop."""
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
     engine = make_engine(settings.database_url_for("identity"))
-    await create_schema(engine, Base)
+    await migrations.upgrade(engine, "identity")
     return definition(make_sessionmaker(engine), settings), engine

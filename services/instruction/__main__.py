@@ -6,38 +6,14 @@ import asyncio
 import logging
 import os
 import sys
-import time
-
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from services.common.clients import ServiceClients
 from services.common.grpc_server import serve
+from services.common.journey_updates import TemporalJourneyUpdater, connect_temporal
 from services.common.settings import Settings
-from services.instruction.server import TemporalDecisionSink, build, definition
+from services.instruction.server import build, definition
 
 log = logging.getLogger("services.instruction")
-
-TEMPORAL_WAIT_SECONDS = 60.0
-
-
-async def connect_temporal(settings: Settings) -> Client:
-    """Temporal may still be starting (compose, local launcher): retry for about a minute."""
-    deadline = time.monotonic() + TEMPORAL_WAIT_SECONDS
-    while True:
-        try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
-            )
-        except RuntimeError as error:
-            if time.monotonic() > deadline:
-                raise
-            log.warning(
-                "Temporal not reachable at %s (%s); retrying", settings.temporal_address, error
-            )
-            await asyncio.sleep(2)
 
 
 async def main() -> None:
@@ -46,7 +22,7 @@ async def main() -> None:
     client = await connect_temporal(settings)
     # The channel to the document service connects lazily: it may start after us.
     clients = ServiceClients(settings)
-    servicer, engine = await build(settings, TemporalDecisionSink(client), clients.documents)
+    servicer, engine = await build(settings, TemporalJourneyUpdater(client), clients.documents)
 
     async def stop() -> None:
         await engine.dispose()

@@ -3,36 +3,33 @@
 An instructor of the case's department claims it (and gets its documents as short-lived
 links from the document service); only they may then decide it, and deciding an
 unclaimed case claims it. A decision is first recorded (with its NEPH) in one
-transaction, then delivered to the running journey as the ``record_decision`` update,
-then marked delivered. If delivery fails the decision stays recorded: deciding again
-the same way delivers it. The journey may also withdraw a case or record reminders.
+transaction, then delivered to the running journey as the ``record_decision`` update
+(through the shared ``JourneyUpdater``), then marked delivered. If delivery fails the
+decision stays recorded: deciding again the same way delivers it. A journey that
+refuses answers with its own catalogue code (``journey_not_waiting``,
+``case_already_decided``, ``invalid_field``), passed on to the instructor. The journey
+may also withdraw a case or record reminders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import json_format
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.client import (
-    Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from permis.common.v1 import dossier_pb2
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
-from services.common.db import create_schema, is_unique_violation, make_engine, make_sessionmaker
+from services.common import migrations
+from services.common.db import is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
+from services.common.journey_updates import JourneyUpdater
 from services.common.settings import Settings
 from services.instruction import rules, storage
 from services.instruction.storage import (
@@ -43,7 +40,6 @@ from services.instruction.storage import (
     REJECTED,
     REMINDED,
     WITHDRAWN,
-    Base,
     CaseRow,
 )
 from workflows.ids import is_request_number
@@ -63,68 +59,6 @@ _OUTCOMES = {
     ACCEPTED: (Outcome.ACCEPTED, instruction_pb2.OUTCOME_ACCEPTED),
     REJECTED: (Outcome.REJECTED, instruction_pb2.OUTCOME_REJECTED),
 }
-
-
-# ---- delivery to the journey ---------------------------------------------------------
-
-
-class DecisionSink(Protocol):
-    """Where decisions go. Raises PermisError SERVICE_UNAVAILABLE when the journey cannot
-    be reached (retry later) and JOURNEY_NOT_WAITING when it refuses the decision."""
-
-    async def deliver(self, workflow_id: str, decision: Decision) -> None: ...
-
-
-# Statuses that say "not now" rather than "no": the instructor may retry.
-_TRANSIENT = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.ABORTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.UNKNOWN,
-        RPCStatusCode.INTERNAL,
-        RPCStatusCode.UNAUTHENTICATED,
-    }
-)
-
-
-class TemporalDecisionSink:
-    """Delivers a decision as the journey workflow's ``record_decision`` update.
-
-    The client must use the pydantic data converter. The journey's validator accepts a
-    retried identical decision, so delivering twice is harmless.
-    """
-
-    def __init__(self, client: Client, rpc_timeout: timedelta = timedelta(seconds=15)) -> None:
-        self.client = client
-        self.rpc_timeout = rpc_timeout
-
-    async def deliver(self, workflow_id: str, decision: Decision) -> None:
-        handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            await handle.execute_update(UPDATE_NAME, decision, rpc_timeout=self.rpc_timeout)
-        except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            details = {"workflow_id": workflow_id}
-            if isinstance(cause, ApplicationError):
-                details |= {"journey_reason": cause.type or "", "journey_message": cause.message}
-            raise PermisError(ErrorCode.JOURNEY_NOT_WAITING, details=details) from error
-        except RPCError as error:
-            if error.status in _TRANSIENT:
-                log.warning("Temporal unavailable for %s: %s", workflow_id, error)
-                raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
-            # NOT_FOUND (no such journey, or it has ended), FAILED_PRECONDITION...
-            raise PermisError(
-                ErrorCode.JOURNEY_NOT_WAITING,
-                details={"workflow_id": workflow_id, "journey_reason": error.status.name},
-            ) from error
-        except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-            raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
-        except RuntimeError as error:  # the SDK core could not connect at all
-            log.warning("Temporal unreachable for %s: %s", workflow_id, error)
-            raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
 
 
 # ---- mapping -------------------------------------------------------------------------
@@ -204,11 +138,11 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        sink: DecisionSink,
+        updater: JourneyUpdater,
         documents: documents_pb2_grpc.DocumentServiceStub,
     ) -> None:
         self.sessionmaker = sessionmaker
-        self.sink = sink
+        self.updater = updater
         self.documents = documents
 
     async def EnqueueCase(
@@ -464,7 +398,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         """Tell the journey, unless it already confirmed; then note that it knows."""
         if case.delivered_at is None:
             try:
-                await self.sink.deliver(case.workflow_id, decision_model(case))
+                await self.updater.update(case.workflow_id, UPDATE_NAME, decision_model(case))
             except PermisError:
                 raise
             except Exception as error:
@@ -486,15 +420,15 @@ def definition(servicer: InstructionServicer) -> ServiceDefinition:
 
 async def build(
     settings: Settings,
-    sink: DecisionSink,
+    updater: JourneyUpdater,
     documents: documents_pb2_grpc.DocumentServiceStub,
 ) -> tuple[InstructionServicer, AsyncEngine]:
-    """The servicer on its database (schema created), delivering through ``sink`` and
-    asking ``documents`` for the dossiers' download links."""
+    """The servicer on its database (schema migrated to head), delivering decisions
+    through ``updater`` and asking ``documents`` for the dossiers' download links."""
     engine = make_engine(settings.database_url_for("instruction"))
     try:
-        await create_schema(engine, Base)
+        await migrations.upgrade(engine, "instruction")
     except BaseException:
         await engine.dispose()
         raise
-    return InstructionServicer(make_sessionmaker(engine), sink, documents), engine
+    return InstructionServicer(make_sessionmaker(engine), updater, documents), engine

@@ -10,12 +10,13 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
-from services.common.db import create_schema, make_engine, make_sessionmaker
+from services.common import migrations
+from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
 from services.common.settings import Settings
 from services.photocode import rules
-from services.photocode.storage import Base, CodeRow, CodeStore
+from services.photocode.storage import CodeRow, CodeStore
 
 FULL_NAME = "permis.photocode.v1.PhotoCodeService"
 MAX_REQUEST_NUMBER_LENGTH = 64
@@ -153,9 +154,10 @@ def definition(
 
 
 async def build(settings: Settings) -> tuple[ServiceDefinition, AsyncEngine]:
-    """The service on the configured database (schema created); dispose the engine on stop."""
+    """The service on the configured database (schema migrated to head); dispose the engine
+    on stop."""
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
     engine = make_engine(settings.database_url_for("photocode"))
-    await create_schema(engine, Base)
+    await migrations.upgrade(engine, "photocode")
     return definition(make_sessionmaker(engine), settings), engine

@@ -14,13 +14,13 @@ import pytest
 from argon2 import PasswordHasher
 
 from permis.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.common.db import create_schema, make_engine, make_sessionmaker
+from services.common import migrations
+from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import start_server
 from services.common.settings import Settings
 from services.identity import rules
 from services.identity.server import definition
-from services.identity.storage import Base
 
 SECRET = "a-test-secret-of-more-than-32-characters"
 T0 = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)
@@ -163,7 +163,7 @@ class Identity:
 @pytest.fixture
 async def identity(database_url: str) -> AsyncIterator[Identity]:
     engine = make_engine(database_url)
-    await create_schema(engine, Base)
+    await migrations.upgrade(engine, "identity")
     clock = Clock(T0)
     settings = Settings(session_secret=SECRET, session_ttl_minutes=30)
     # Real argon2, lighter parameters: the suite hashes dozens of passwords.

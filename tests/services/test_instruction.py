@@ -28,12 +28,12 @@ from permis.documents.v1 import documents_pb2_grpc
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import start_server
+from services.common.journey_updates import TemporalJourneyUpdater
 from services.common.settings import Settings
 from services.documents import server as documents_server
 from services.instruction import rules
 from services.instruction.server import (
     InstructionServicer,
-    TemporalDecisionSink,
     build,
     definition,
 )
@@ -171,12 +171,37 @@ class WaitingJourney:
             )
 
 
+@workflow.defn(name="InstructionTestDecidedJourney")
+class DecidedJourney:
+    """Already holds a decision and refuses any other, with the catalogue's code, as the
+    inscription journey does; runs until terminated."""
+
+    @workflow.init
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    @workflow.run
+    async def run(self, decision: Decision) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.update
+    async def record_decision(self, decision: Decision) -> None:
+        pass
+
+    @record_decision.validator
+    def validate_record_decision(self, decision: Decision) -> None:
+        if decision != self.decision:
+            raise ApplicationError(
+                "Ce dossier a déjà fait l'objet d'une décision.", type="case_already_decided"
+            )
+
+
 @pytest.fixture(scope="module")
 async def worker(temporal_client: Client) -> AsyncIterator[None]:
     async with Worker(
         temporal_client,
         task_queue=TASK_QUEUE,
-        workflows=[WaitingJourney],
+        workflows=[WaitingJourney, DecidedJourney],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         yield
@@ -230,7 +255,7 @@ async def service(
     documents_channel = grpc.aio.insecure_channel(f"127.0.0.1:{documents_port}")
     documents_stub = documents_pb2_grpc.DocumentServiceStub(documents_channel)
     servicer, engine = await build(
-        settings, TemporalDecisionSink(temporal_client), documents_stub
+        settings, TemporalJourneyUpdater(temporal_client), documents_stub
     )
     server, port = await start_server([definition(servicer)], "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -480,14 +505,51 @@ async def test_a_journey_that_is_not_waiting_refuses_the_decision(service: Runni
     await handle.terminate("test done")
 
 
+async def test_a_journey_refusal_keeps_the_journeys_code(service: Running) -> None:
+    """The journey's own catalogue code reaches the instructor (here case_already_decided;
+    only a refusal of an unknown type becomes journey_not_waiting)."""
+    dossier = make_dossier("69")
+    earlier = Decision(
+        outcome=Outcome.REJECTED,
+        instructor_id="ddt69-agent-7",
+        decided_at=datetime.now(UTC),
+        reason_code="other",
+        reason_text="Décidé ailleurs",
+    )
+    handle = await service.temporal.start_workflow(
+        DecidedJourney.run,
+        earlier,
+        id=f"instruction-test-decided-{dossier.request_number}",
+        task_queue=TASK_QUEUE,
+        execution_timeout=timedelta(minutes=5),
+    )
+    await service.stub.EnqueueCase(
+        instruction_pb2.EnqueueCaseRequest(workflow_id=handle.id, dossier=dossier)
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await service.stub.AcceptCase(accept(dossier.request_number))
+
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    error = PermisError.from_rpc_error(refused.value)
+    assert error is not None and error.code is ErrorCode.CASE_ALREADY_DECIDED
+    assert error.message == "Ce dossier a déjà fait l'objet d'une décision."
+    assert (error.details["journey_reason"], error.details["workflow_id"]) == (
+        "case_already_decided", handle.id,
+    )
+    case = await get_case(service, dossier.request_number)
+    assert (case.state, case.delivered_at) == ("accepted", "")  # recorded, not delivered
+    await handle.terminate("test done")
+
+
 async def test_decision_survives_temporal_outage_and_retry_delivers(service: Running) -> None:
     dossier, handle = await service.journey("974")
     number = dossier.request_number
-    working_sink = service.servicer.sink
+    working_updater = service.servicer.updater
     unreachable = await Client.connect(
         f"127.0.0.1:{processes.free_port()}", lazy=True, data_converter=pydantic_data_converter
     )
-    service.servicer.sink = TemporalDecisionSink(unreachable)
+    service.servicer.updater = TemporalJourneyUpdater(unreachable)
 
     with pytest.raises(grpc.aio.AioRpcError) as outage:
         await service.stub.AcceptCase(accept(number))
@@ -499,7 +561,7 @@ async def test_decision_survives_temporal_outage_and_retry_delivers(service: Run
     assert recorded.decision.neph == f"{expected_prefix(recorded.decision, '974')}0001"
     assert recorded.decision.neph[4:8] == "9704"
 
-    service.servicer.sink = working_sink
+    service.servicer.updater = working_updater
     decision = await service.stub.AcceptCase(accept(number))
 
     assert decision == recorded.decision  # same NEPH, same time: nothing allocated twice

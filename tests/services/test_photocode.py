@@ -12,13 +12,13 @@ import grpc
 import pytest
 
 from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
-from services.common.db import create_schema, make_engine, make_sessionmaker
+from services.common import migrations
+from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import start_server
 from services.common.settings import Settings
 from services.photocode import rules
 from services.photocode.server import definition
-from services.photocode.storage import Base
 
 BOOTH = "CABINE-TEST-0042"
 T0 = datetime(2025, 8, 31, 9, 30, tzinfo=UTC)
@@ -126,7 +126,7 @@ class PhotoCodes:
 @pytest.fixture
 async def photocodes(database_url: str) -> AsyncIterator[PhotoCodes]:
     engine = make_engine(database_url)
-    await create_schema(engine, Base)
+    await migrations.upgrade(engine, "photocode")
     clock = Clock(T0)
     settings = Settings(approved_booths=[BOOTH, "CABINE-DEMO-0001"], max_upload_bytes=4096)
     server, port = await start_server(

@@ -1,0 +1,1 @@
+"""The ctn service's Alembic migrations (run by ``services.common.migrations``)."""

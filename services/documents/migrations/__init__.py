@@ -1,0 +1,1 @@
+"""The documents service's Alembic migrations (run by ``services.common.migrations``)."""

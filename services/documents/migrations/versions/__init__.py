@@ -1,0 +1,1 @@
+"""The documents service's revisions, oldest first (0001, 0002...)."""

@@ -1,0 +1,1 @@
+"""The identity service's Alembic migrations (run by ``services.common.migrations``)."""

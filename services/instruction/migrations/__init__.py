@@ -1,0 +1,1 @@
+"""The instruction service's Alembic migrations (run by ``services.common.migrations``)."""

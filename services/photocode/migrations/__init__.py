@@ -1,0 +1,1 @@
+"""The photocode service's Alembic migrations (run by ``services.common.migrations``)."""
