@@ -23,6 +23,7 @@ demo: install
 	$(PYTHON) -m deploy.local.stack demo
 
 test: install
+	$(PYTHON) -m deploy.local.check_postgres
 	$(VENV)/bin/pytest tests/
 
 # Every service's database to its latest migration (services also do it at start-up):
