@@ -3,11 +3,13 @@
     python -m deploy.local.stack run    # start everything, run the demo, stay up until Ctrl-C
     python -m deploy.local.stack demo   # start everything, run the demo, stop; exit 0 iff it passed
 
-Order: Temporal dev server, S3 (SeaweedFS), mail sink, the five gRPC services, the
-worker, the gateway; each must be healthy before the next part starts, and stopping
-goes in reverse. Children learn their configuration only from ``PERMIS_*`` variables
-built from one ``Settings``, exactly as a container would. ``LocalStack`` is also what
-tests use, with free ports and a temporary data directory.
+Order: Temporal dev server, S3 (SeaweedFS), mail sink, the gRPC services (every name in
+``SERVICE_NAMES``), the worker, the gateway; each must be healthy before the next part
+starts, and stopping goes in reverse. Children learn their configuration only from
+``PERMIS_*`` variables built from one ``Settings``, exactly as a container would.
+``LocalStack`` is also what tests use, with free ports and a temporary data directory.
+The printer and the post are not children: they are outside partners, simulated on
+demand by ``deploy.partners.simulator`` (a demo plays them in-process: ``play_partners``).
 """
 
 from __future__ import annotations
@@ -377,6 +379,13 @@ class LocalStack:
             ("Courriels reçus", str(self.mail_dir)),
             ("Journaux", str(self.log_dir)),
             ("Services gRPC", services),
+            # The printer and the post are outside partners: simulated on demand (the
+            # demo plays them in-process, card by card).
+            (
+                "Partenaires simulés",
+                "python -m deploy.partners.simulator --production "
+                f"{self.settings.production_address} --scenario delivered",
+            ),
         ]
         width = max(len(label) for label, _ in rows)
         return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)

@@ -5,3 +5,4 @@ CREATE DATABASE permis_photocode;
 CREATE DATABASE permis_documents;
 CREATE DATABASE permis_ctn;
 CREATE DATABASE permis_instruction;
+CREATE DATABASE permis_production;

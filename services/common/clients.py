@@ -9,6 +9,7 @@ from permis.documents.v1 import documents_pb2_grpc
 from permis.identity.v1 import identity_pb2_grpc
 from permis.instruction.v1 import instruction_pb2_grpc
 from permis.photocode.v1 import photocode_pb2_grpc
+from permis.production.v1 import production_pb2_grpc
 from services.common.grpc_server import server_options
 from services.common.settings import Settings
 
@@ -55,6 +56,12 @@ class ServiceClients:
     def instruction(self) -> instruction_pb2_grpc.InstructionServiceStub:
         return instruction_pb2_grpc.InstructionServiceStub(
             self._channel(self._settings.instruction_address)
+        )
+
+    @property
+    def production(self) -> production_pb2_grpc.ProductionServiceStub:
+        return production_pb2_grpc.ProductionServiceStub(
+            self._channel(self._settings.production_address)
         )
 
     async def close(self) -> None:

@@ -51,6 +51,11 @@ class ErrorCode(StrEnum):
     TRACKING_NOT_FOUND = "tracking_not_found"
     WRONG_DEPARTMENT = "wrong_department"
     PRE_CHECK_NOT_OPEN = "pre_check_not_open"
+    EXAM_NOT_PASSED = "exam_not_passed"
+    TITLE_NOT_FOUND = "title_not_found"
+    TITLE_EVENT_OUT_OF_ORDER = "title_event_out_of_order"
+    TITLE_NOT_RETURNED = "title_not_returned"
+    TITLE_DESTROYED = "title_destroyed"
 
 
 # The default French message and the gRPC status of each code.
@@ -158,6 +163,25 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ErrorCode.PRE_CHECK_NOT_OPEN: (
         "Le contrôle de forme de cette demande ne peut plus être modifié : "
         "la décision d'instruction est déjà prise.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.EXAM_NOT_PASSED: (
+        "Aucune réussite à l'examen n'est enregistrée pour ce NEPH et cette catégorie.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.TITLE_NOT_FOUND: ("Titre de conduite introuvable.", grpc.StatusCode.NOT_FOUND),
+    ErrorCode.TITLE_EVENT_OUT_OF_ORDER: (
+        "Cet événement ne correspond pas à l'état du titre de conduite.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.TITLE_NOT_RETURNED: (
+        "Ce titre de conduite n'est pas revenu chez le producteur : "
+        "son renvoi ne peut pas être demandé.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.TITLE_DESTROYED: (
+        "Ce titre de conduite a été détruit faute d'avoir été réclamé dans les 6 mois : "
+        "une nouvelle demande doit être réalisée en ligne.",
         grpc.StatusCode.FAILED_PRECONDITION,
     ),
 }

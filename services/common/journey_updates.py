@@ -65,6 +65,13 @@ class JourneyUpdater(Protocol):
 
     async def update(self, workflow_id: str, update: str, arg: BaseModel) -> None: ...
 
+    async def signal(self, workflow_id: str, signal: str, arg: BaseModel) -> None:
+        """Delivers ``arg`` as the signal ``signal``: the journey cannot refuse a signal,
+        so only SERVICE_UNAVAILABLE (retry later) and JOURNEY_NOT_WAITING (no such
+        journey, or it has ended) come back. A signal may arrive twice (a retry after a
+        lost answer): what is signalled must let the journey recognise a repeat."""
+        ...
+
 
 def _catalogue_code(reason: str) -> ErrorCode | None:
     try:
@@ -118,6 +125,24 @@ class TemporalJourneyUpdater:
             raise PermisError(ErrorCode.SERVICE_UNAVAILABLE, details=where) from error
         except RuntimeError as error:  # the SDK core could not connect at all
             log.warning("Temporal unreachable for %s %s: %s", update, workflow_id, error)
+            raise PermisError(ErrorCode.SERVICE_UNAVAILABLE, details=where) from error
+
+    async def signal(self, workflow_id: str, signal: str, arg: BaseModel) -> None:
+        where = {"workflow_id": workflow_id, "signal": signal}
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            await handle.signal(signal, arg, rpc_timeout=self.rpc_timeout)
+        except RPCError as error:
+            if error.status in _TRANSIENT:
+                log.warning("Temporal unavailable for %s %s: %s", signal, workflow_id, error)
+                raise PermisError(ErrorCode.SERVICE_UNAVAILABLE, details=where) from error
+            # NOT_FOUND (no such journey, or it has ended), FAILED_PRECONDITION...
+            raise PermisError(
+                ErrorCode.JOURNEY_NOT_WAITING,
+                details=where | {"journey_reason": error.status.name, "journey_message": ""},
+            ) from error
+        except RuntimeError as error:  # the SDK core could not connect at all
+            log.warning("Temporal unreachable for %s %s: %s", signal, workflow_id, error)
             raise PermisError(ErrorCode.SERVICE_UNAVAILABLE, details=where) from error
 
     def _refusal(self, error: WorkflowUpdateFailedError, where: dict[str, str]) -> PermisError:

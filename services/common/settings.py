@@ -16,13 +16,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
 
-ServiceName = Literal["identity", "photocode", "documents", "ctn", "instruction"]
+ServiceName = Literal["identity", "photocode", "documents", "ctn", "instruction", "production"]
 SERVICE_NAMES: tuple[ServiceName, ...] = (
     "identity",
     "photocode",
     "documents",
     "ctn",
     "instruction",
+    "production",
 )
 
 
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     documents_address: str = "127.0.0.1:50053"
     ctn_address: str = "127.0.0.1:50054"
     instruction_address: str = "127.0.0.1:50055"
+    production_address: str = "127.0.0.1:50056"
     grpc_max_message_bytes: int = 16 * 1024 * 1024
     grpc_shutdown_grace_seconds: float = 10.0
 

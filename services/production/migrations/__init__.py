@@ -1,0 +1,1 @@
+"""The production service's Alembic migrations (run by ``services.common.migrations``)."""
