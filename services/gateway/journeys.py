@@ -7,6 +7,8 @@ same ``PermisError`` a gRPC service would raise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import Settings
 from workflows import ids
-from workflows.models import RequestView, StartInscription
-
-INSCRIPTION_WORKFLOW = "InscriptionWorkflow"
+from workflows.models import Journey, RequestView, StartInscription, StartTitle
 
 
 def _refusal(error: BaseException) -> PermisError:
@@ -40,50 +40,92 @@ def _refusal(error: BaseException) -> PermisError:
     raise error
 
 
+@dataclass(frozen=True)
+class JourneyKind:
+    workflow: str
+    workflow_id: Callable[[str], str]
+    summary: str
+    details: str
+
+
+KINDS: dict[Journey, JourneyKind] = {
+    Journey.INSCRIPTION: JourneyKind(
+        "InscriptionWorkflow",
+        ids.inscription_workflow_id,
+        "Inscription au permis de conduire, demande {number}",
+        "Demande d'inscription pour passer les examens : saisie par le candidat, contrôle "
+        "de forme (CTN), instruction (DDT), puis attestation d'inscription avec NEPH.",
+    ),
+    Journey.TITLE: JourneyKind(
+        "TitleWorkflow",
+        ids.title_workflow_id,
+        "Demande de titre de conduite, demande {number}",
+        "Demande de fabrication du permis : saisie par le candidat, contrôle de forme (CTN), "
+        "instruction (DDT), fabrication, envoi postal et suivi jusqu'à la remise.",
+    ),
+}
+
+
 class Journeys:
     def __init__(self, client: Client, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        # Request number -> journey, learnt once: the number does not say which it is.
+        self._journey_of: dict[str, Journey] = {}
 
-    async def start_inscription(self, account_id: str, account_email: str) -> RequestView:
+    async def start(self, journey: Journey, account_id: str, account_email: str) -> RequestView:
+        kind = KINDS[journey]
         request_number = ids.new_request_number(datetime.now(UTC))
-        workflow_id = ids.inscription_workflow_id(request_number)
+        start_input = (StartTitle if journey is Journey.TITLE else StartInscription)(
+            request_number=request_number, account_id=account_id, account_email=account_email
+        )
         handle = await self._client.start_workflow(
-            INSCRIPTION_WORKFLOW,
-            StartInscription(
-                request_number=request_number, account_id=account_id, account_email=account_email
-            ),
-            id=workflow_id,
+            kind.workflow,
+            start_input,
+            id=kind.workflow_id(request_number),
             task_queue=self._settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=f"Inscription au permis de conduire, demande {request_number}",
-            static_details=(
-                "Demande d'inscription pour passer les examens : saisie par le candidat, "
-                "contrôle de forme (CTN), instruction (DDT), puis attestation d'inscription "
-                "avec NEPH."
-            ),
+            static_summary=kind.summary.format(number=request_number),
+            static_details=kind.details,
         )
-        return await self.view_by_workflow_id(handle.id)
+        self._remember(request_number, journey)
+        return await self._query(handle.id)
 
     async def view(self, request_number: str) -> RequestView:
         if not ids.is_request_number(request_number):
             raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
-        return await self.view_by_workflow_id(ids.inscription_workflow_id(request_number))
+        known = self._journey_of.get(request_number)
+        for journey in [known] if known else list(KINDS):
+            try:
+                view = await self._query(KINDS[journey].workflow_id(request_number))
+            except PermisError as error:
+                if error.code is ErrorCode.REQUEST_NOT_FOUND:
+                    continue
+                raise
+            self._remember(request_number, journey)
+            return view
+        raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
 
-    async def view_by_workflow_id(self, workflow_id: str) -> RequestView:
+    async def update(
+        self, view: RequestView, name: str, arg: BaseModel | None = None
+    ) -> RequestView:
+        workflow_id = KINDS[view.journey].workflow_id(view.request_number)
+        handle = self._client.get_workflow_handle(workflow_id)
+        args: list[Any] = [] if arg is None else [arg]
+        try:
+            return await handle.execute_update(name, args=args, result_type=RequestView)
+        except (WorkflowUpdateFailedError, RPCError) as error:
+            raise _refusal(error) from error
+
+    async def _query(self, workflow_id: str) -> RequestView:
         handle = self._client.get_workflow_handle(workflow_id)
         try:
             return await handle.query("view", result_type=RequestView)
         except (RPCError, ApplicationError) as error:
             raise _refusal(error) from error
 
-    async def update(
-        self, request_number: str, name: str, arg: BaseModel | None = None
-    ) -> RequestView:
-        handle = self._client.get_workflow_handle(ids.inscription_workflow_id(request_number))
-        args: list[Any] = [] if arg is None else [arg]
-        try:
-            return await handle.execute_update(name, args=args, result_type=RequestView)
-        except (WorkflowUpdateFailedError, RPCError) as error:
-            raise _refusal(error) from error
+    def _remember(self, request_number: str, journey: Journey) -> None:
+        if len(self._journey_of) > 100_000:
+            self._journey_of.clear()
+        self._journey_of[request_number] = journey

@@ -8,11 +8,12 @@ else's request is answered 404, so numbers cannot be probed).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, File, Form, Response, UploadFile, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from permis.documents.v1 import documents_pb2
 from permis.photocode.v1 import photocode_pb2
@@ -32,6 +33,7 @@ from workflows.models import (
     RemoveDocument,
     RequestView,
     Stage,
+    TitleMotifStep,
 )
 
 router = APIRouter(prefix="/v1/requests", tags=["demandes"])
@@ -61,8 +63,9 @@ async def own_draft(journeys: Journeys, request_number: str, account_id: str) ->
 
 
 class NewRequest(BaseModel):
-    journey: Literal[Journey.INSCRIPTION] = Field(
-        description="Démarche : « inscription » pour s'inscrire aux examens du permis de conduire"
+    journey: Journey = Field(
+        description="Démarche : « inscription » pour s'inscrire aux examens, « title » pour "
+        "demander la fabrication du permis (après la réussite à l'examen, perte, vol…)"
     )
 
 
@@ -71,7 +74,7 @@ async def start_request(
     body: NewRequest, account: AccountDep, journeys: JourneysDep
 ) -> RequestView:
     """Commence une nouvelle demande (« commencer la demande »)."""
-    return await journeys.start_inscription(account.account_id, account.email)
+    return await journeys.start(body.journey, account.account_id, account.email)
 
 
 @router.get("/{request_number}", response_model=RequestView)
@@ -82,13 +85,45 @@ async def read_request(
     return await own_request(journeys, request_number, account.account_id)
 
 
+MOTIF_MODELS: dict[Journey, type[MotifStep] | type[TitleMotifStep]] = {
+    Journey.INSCRIPTION: MotifStep,
+    Journey.TITLE: TitleMotifStep,
+}
+
+
 @router.put("/{request_number}/motif", response_model=RequestView)
 async def set_motif(
-    request_number: str, body: MotifStep, account: AccountDep, journeys: JourneysDep
+    request_number: str,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="Inscription : `motif` et `category`. Titre : `motif`, `category` et "
+            "`neph` (numéro figurant sur l'attestation d'inscription).",
+            openapi_examples={
+                "inscription": {"value": {"motif": "first_registration", "category": "B"}},
+                "titre": {
+                    "value": {
+                        "motif": "exam_success_first_title",
+                        "category": "B",
+                        "neph": "261169010001",
+                    }
+                },
+            },
+        ),
+    ],
+    account: AccountDep,
+    journeys: JourneysDep,
 ) -> RequestView:
     """Étape 1 : motif de la demande et catégorie (non modifiable une fois validé)."""
-    await own_draft(journeys, request_number, account.account_id)
-    return await journeys.update(request_number, "set_motif", body)
+    view = await own_draft(journeys, request_number, account.account_id)
+    try:
+        step = MOTIF_MODELS[view.journey].model_validate(body)
+    except ValidationError as error:
+        # The journey decides the shape: report it as any other invalid body.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        ) from error
+    return await journeys.update(view, "set_motif", step)
 
 
 @router.put("/{request_number}/civil-status", response_model=RequestView)
@@ -96,9 +131,9 @@ async def set_civil_status(
     request_number: str, body: CivilStatusStep, account: AccountDep, journeys: JourneysDep
 ) -> RequestView:
     """Étape 2 : état civil du candidat."""
-    await own_draft(journeys, request_number, account.account_id)
+    view = await own_draft(journeys, request_number, account.account_id)
     check_birth_date(body.birth_date)
-    return await journeys.update(request_number, "set_civil_status", body)
+    return await journeys.update(view, "set_civil_status", body)
 
 
 @router.put("/{request_number}/address", response_model=RequestView)
@@ -106,14 +141,14 @@ async def set_address(
     request_number: str, body: AddressStep, account: AccountDep, journeys: JourneysDep
 ) -> RequestView:
     """Étape 3 : adresse et contact (courriel et téléphone portable)."""
-    await own_draft(journeys, request_number, account.account_id)
+    view = await own_draft(journeys, request_number, account.account_id)
     if body.department not in DEPARTMENTS:
         raise PermisError(
             ErrorCode.INVALID_FIELD,
             "Ce code postal ne correspond à aucun département desservi.",
             {"postal_code": "Département inconnu."},
         )
-    return await journeys.update(request_number, "set_address", body)
+    return await journeys.update(view, "set_address", body)
 
 
 @router.put("/{request_number}/photo-code", response_model=RequestView)
@@ -125,9 +160,9 @@ async def set_photo_code(
     clients: ClientsDep,
 ) -> RequestView:
     """Étape 4 : code photo/signature numérique remis par une cabine agréée."""
-    await own_draft(journeys, request_number, account.account_id)
+    view = await own_draft(journeys, request_number, account.account_id)
     await call(clients.photocode.CheckCode, photocode_pb2.CheckCodeRequest(code=body.photo_code))
-    return await journeys.update(request_number, "set_photo_code", body)
+    return await journeys.update(view, "set_photo_code", body)
 
 
 @router.post(
@@ -147,7 +182,7 @@ async def upload_document(
     ] = None,
 ) -> RequestView:
     """Étape 5 : dépôt d'une pièce justificative (PDF, JPEG ou PNG)."""
-    await own_draft(journeys, request_number, account.account_id)
+    view = await own_draft(journeys, request_number, account.account_id)
     check_issue_date(kind, issued_on)
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
@@ -171,7 +206,7 @@ async def upload_document(
         issued_on=issued_on,
     )
     try:
-        return await journeys.update(request_number, "add_document", added)
+        return await journeys.update(view, "add_document", added)
     except Exception:
         # The request refused it: take the stored bytes back so nothing is left orphaned.
         await call(
@@ -221,7 +256,7 @@ async def remove_document(
     if all(d.document_id != document_id for d in view.documents):
         raise PermisError(ErrorCode.DOCUMENT_NOT_FOUND)
     updated = await journeys.update(
-        request_number, "remove_document", RemoveDocument(document_id=document_id)
+        view, "remove_document", RemoveDocument(document_id=document_id)
     )
     await call(
         clients.documents.DeleteDocument, documents_pb2.GetDocumentRequest(document_id=document_id)
@@ -301,5 +336,5 @@ async def summary(request_number: str, account: AccountDep, journeys: JourneysDe
 @router.post("/{request_number}/submit", response_model=RequestView)
 async def submit(request_number: str, account: AccountDep, journeys: JourneysDep) -> RequestView:
     """Étape 7 : confirmation et envoi. Le code photo est alors consommé."""
-    await own_draft(journeys, request_number, account.account_id)
-    return await journeys.update(request_number, "submit")
+    view = await own_draft(journeys, request_number, account.account_id)
+    return await journeys.update(view, "submit")
