@@ -19,6 +19,7 @@ import grpc
 import httpx
 
 from deploy.local import samples
+from deploy.partners.simulator import play_partners
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
 from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
 from services.common.settings import Settings
@@ -27,6 +28,8 @@ from workflows.models import department_of
 
 DEMO_BOOTH = "CABINE-DEMO-0001"
 DEMO_INSTRUCTOR = "instructeur.demo@ddt-69"
+DEMO_EXAMINER = "inspecteur.demo@ddt-69"
+DEMO_PASSWORD = "Permis-de-conduire-2026"
 NEPH = re.compile(r"^\d{12}$")
 
 
@@ -130,10 +133,19 @@ class Candidate:
     identifier: str
 
 
+async def log_in(http: httpx.AsyncClient, login: str, password: str) -> Candidate:
+    session = expect(
+        await http.post("/v1/sessions", json={"login": login, "password": password}), 200
+    )
+    http.headers["Authorization"] = f"Bearer {session['token']}"
+    account = session["account"]
+    return Candidate(http, account["email"], account["identifier"])
+
+
 async def new_candidate(http: httpx.AsyncClient) -> Candidate:
     """Creates an account and logs in by identifier, as the notice describes."""
     email = f"camille.martin.{secrets.token_hex(3)}@example.fr"
-    password = "Permis-de-conduire-2026"
+    password = DEMO_PASSWORD
     account = expect(
         await http.post(
             "/v1/accounts",
@@ -147,28 +159,29 @@ async def new_candidate(http: httpx.AsyncClient) -> Candidate:
         ),
         201,
     )
-    session = expect(
-        await http.post(
-            "/v1/sessions", json={"login": account["identifier"], "password": password}
-        ),
-        200,
-    )
-    http.headers["Authorization"] = f"Bearer {session['token']}"
-    return Candidate(http, email, account["identifier"])
+    return await log_in(http, account["identifier"], password)
 
 
-async def submitted_request(candidate: Candidate, settings: Settings) -> dict[str, Any]:
-    """Fills every step of a category-B first registration, submits, and waits until the
-    request reaches the DDT. Returns the request's view."""
+FIRST_REGISTRATION_B = {"motif": "first_registration", "category": "B"}
+
+
+async def submitted_request(
+    candidate: Candidate,
+    settings: Settings,
+    journey: str = "inscription",
+    motif: dict[str, Any] = FIRST_REGISTRATION_B,
+) -> dict[str, Any]:
+    """Fills every step of a category-B request (a first registration unless told
+    otherwise), submits, and waits until it reaches the DDT. Returns the request's view."""
     http = candidate.http
     photo_code = await issue_photo_code(settings)
     say(f"la cabine agréée {DEMO_BOOTH} remet le code photo/signature {photo_code}")
 
-    view = expect(await http.post("/v1/requests", json={"journey": "inscription"}), 201)
+    view = expect(await http.post("/v1/requests", json={"journey": journey}), 201)
     number = view["request_number"]
-    say(f"demande d'inscription n° {number} commencée")
+    say(f"demande ({journey}) n° {number} commencée")
     steps: list[tuple[str, dict[str, Any]]] = [
-        ("motif", {"motif": "first_registration", "category": "B"}),
+        ("motif", motif),
         (
             "civil-status",
             {
@@ -224,8 +237,9 @@ def sample_document(kind: str) -> bytes:
     return samples.pdf(f"Pièce : {kind}", ["Camille Martin", "Lyon"])
 
 
-async def inscription_journey(gateway_url: str, settings: Settings) -> str:
-    """Runs the journey to the attestation; returns the request number or raises DemoFailed."""
+async def inscription_journey(gateway_url: str, settings: Settings) -> tuple[str, str, str]:
+    """Runs the journey to the attestation; returns the request number, the candidate's
+    email and the NEPH, or raises DemoFailed."""
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
         candidate = await new_candidate(http)
         say(f"compte créé pour {candidate.email}, identifiant {candidate.identifier}, connecté")
@@ -246,22 +260,67 @@ async def inscription_journey(gateway_url: str, settings: Settings) -> str:
         if attestation.status_code != 200 or not attestation.content.startswith(b"%PDF-"):
             raise DemoFailed("attestation d'inscription introuvable")
         say(f"attestation d'inscription téléchargée ({len(attestation.content)} octets)")
+        return str(number), candidate.email, str(view["neph"])
+
+
+async def examiner_records_pass(settings: Settings, neph: str) -> None:
+    async with grpc.aio.insecure_channel(settings.instruction_address) as channel:
+        await instruction_pb2_grpc.InstructionServiceStub(channel).RecordExamResult(
+            instruction_pb2.RecordExamResultRequest(
+                neph=neph,
+                category="B",
+                passed=True,
+                exam_date=date.today().isoformat(),
+                examiner_id=DEMO_EXAMINER,
+            )
+        )
+
+
+async def title_journey(
+    gateway_url: str, settings: Settings, candidate_email: str, password: str, neph: str
+) -> str:
+    """After the exam: the title request, its instruction, manufacture and delivery."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        candidate = await log_in(http, candidate_email, password)
+        motif = {"motif": "exam_success_first_title", "category": "B", "neph": neph}
+        view = await submitted_request(candidate, settings, "title", motif)
+        number = view["request_number"]
+        department = department_of(view["address"]["postal_code"])
+        await instructor_decides(settings, number, department)
+        say(f"l'instructeur accepte la demande de titre n° {number}")
+        await wait_for_stage(http, number, {"in_production", "sent", "awaiting_pickup"})
+        say("titre en fabrication : l'imprimerie et La Poste (simulées) prennent le relais")
+        await play_partners(settings.production_address, number, "collected")
+        view = await wait_for_stage(http, number, {"delivered", "returned", "destroyed"})
+        if view["stage"] != "delivered":
+            raise DemoFailed(f"titre non remis : {view['stage']}")
+        say(
+            f"avis de passage, puis titre retiré au bureau de poste "
+            f"(suivi {view.get('tracking_number')})"
+        )
+        tracking = expect(
+            await http.get(f"/v1/tracking/{number}", params={"birth_date": "2006-04-12"}), 200
+        )
+        say(f"suivi public « Où en est mon permis » : {tracking['stage_label']}")
         return str(number)
 
 
 async def run_demo(stack: RunningStack) -> bool:
     settings = stack.settings
-    print("\nParcours de démonstration : inscription au permis B", flush=True)
+    print("\nParcours de démonstration : inscription au permis B, examen, titre", flush=True)
     try:
-        number = await inscription_journey(stack.gateway_url, settings)
+        number, email, neph = await inscription_journey(stack.gateway_url, settings)
+        await examiner_records_pass(settings, neph)
+        say(f"l'inspecteur enregistre la réussite à l'examen (NEPH {neph}, catégorie B)")
+        title = await title_journey(stack.gateway_url, settings, email, DEMO_PASSWORD, neph)
     except (DemoFailed, grpc.aio.AioRpcError, httpx.HTTPError) as error:
         print(f"ÉCHEC du parcours : {error!r}", flush=True)
         return False
-    workflow_id = ids.inscription_workflow_id(number)
+    ui = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
     print(
-        f"Parcours terminé : demande {number} acceptée.\n"
-        f"  Temporal UI : {settings.temporal_ui_url}/namespaces/"
-        f"{settings.temporal_namespace}/workflows/{workflow_id}\n"
+        f"Parcours terminé : inscription {number} acceptée, titre {title} remis.\n"
+        f"  Temporal UI : {ui}/{ids.inscription_workflow_id(number)}\n"
+        f"                {ui}/{ids.title_workflow_id(title)}\n"
         f"  Courriels   : {settings.data_dir / 'mail'}",
         flush=True,
     )

@@ -60,7 +60,8 @@ async def temporal(stack: LocalStack) -> Client:
 @pytest.fixture(scope="module")
 async def accepted_request(stack: LocalStack) -> str:
     """One complete category-B inscription, driven exactly as the demo does."""
-    return await inscription_journey(stack.gateway_url, stack.settings)
+    number, _, _ = await inscription_journey(stack.gateway_url, stack.settings)
+    return number
 
 
 @pytest.fixture
