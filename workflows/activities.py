@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from permis.ctn.v1 import ctn_pb2
 from permis.instruction.v1 import instruction_pb2
 from permis.photocode.v1 import photocode_pb2
+from permis.production.v1 import production_pb2
 from services.common.clients import ServiceClients
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import Settings
@@ -28,14 +29,18 @@ from workflows import messages
 from workflows.dossier import to_attestation_request, to_dossier, to_receipt_request
 from workflows.models import (
     AttestationRendered,
+    CheckExamPassed,
     ConsumePhotoCode,
+    DestroyTitle,
     EmailMessage,
     EmailSent,
     EnqueueForInstruction,
+    ExamCheck,
     Finding,
     InstructionEnqueued,
     InstructionReminded,
     InstructionWithdrawn,
+    OrderTitle,
     PhotoCodeConsumed,
     PreCheckOutcome,
     ReceiptRendered,
@@ -43,6 +48,8 @@ from workflows.models import (
     RenderAttestation,
     RenderReceipt,
     RequestView,
+    ShipTitleAgain,
+    TitleState,
     WithdrawFromInstruction,
 )
 
@@ -224,6 +231,72 @@ class JourneyActivities:
             level=request.level, reminders=case.reminders, mailbox=mailbox, emailed=emailed
         )
 
+    # ---- title journey -----------------------------------------------------------
+
+    @activity.defn
+    async def check_exam_passed(self, request: CheckExamPassed) -> ExamCheck:
+        """Is a PASS recorded by an examiner for this NEPH and category? (A NEPH without
+        any result is not passed.)"""
+        results = await _call(
+            self._clients.instruction.ListExamResults(
+                instruction_pb2.ListExamResultsRequest(neph=request.neph),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        # Newest first: the first pass found is the latest one.
+        for result in results.results:
+            if result.passed and result.category == request.category.value:
+                return ExamCheck(
+                    passed=True, exam_date=result.exam_date, examiner_id=result.examiner_id
+                )
+        return ExamCheck(passed=False)
+
+    @activity.defn
+    async def order_title(self, request: OrderTitle) -> TitleState:
+        """Orders the card; idempotent per request number (a retry gets the same card)."""
+        title = await _call(
+            self._clients.production.OrderTitle(
+                production_pb2.OrderTitleRequest(
+                    request_number=request.request_number,
+                    workflow_id=request.workflow_id,
+                    neph=request.neph,
+                    category=request.category.value,
+                    family_name=request.family_name,
+                    given_names=request.given_names,
+                    address_line=request.address_line,
+                    first_licence=request.first_licence,
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return _title_state(title)
+
+    @activity.defn
+    async def ship_again(self, request: ShipTitleAgain) -> TitleState:
+        """Has a returned card posted again; idempotent per (request number, attempt)."""
+        title = await _call(
+            self._clients.production.ShipAgain(
+                production_pb2.ShipAgainRequest(
+                    request_number=request.request_number, attempt=request.attempt
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return _title_state(title)
+
+    @activity.defn
+    async def destroy_title(self, request: DestroyTitle) -> TitleState:
+        """Has an unclaimed card destroyed; idempotent."""
+        title = await _call(
+            self._clients.production.DestroyTitle(
+                production_pb2.DestroyTitleRequest(
+                    request_number=request.request_number, reason=request.reason
+                ),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+        )
+        return _title_state(title)
+
     def all(self) -> list[Callable[..., Any]]:
         """Every activity, for ``Worker(activities=...)``."""
         return [
@@ -235,4 +308,17 @@ class JourneyActivities:
             self.render_receipt,
             self.withdraw_from_instruction,
             self.remind_instruction,
+            self.check_exam_passed,
+            self.order_title,
+            self.ship_again,
+            self.destroy_title,
         ]
+
+
+def _title_state(title: production_pb2.Title) -> TitleState:
+    return TitleState(
+        request_number=title.request_number,
+        state=title.state,
+        tracking_number=title.tracking_number,
+        shipments=title.shipments,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from permis.common.v1 import dossier_pb2
 from permis.documents.v1 import documents_pb2
-from workflows.models import RenderAttestation, RequestView
+from workflows.models import RenderAttestation, RequestView, TitleMotifStep
 
 
 def to_dossier(view: RequestView) -> dossier_pb2.Dossier:
@@ -22,6 +22,11 @@ def to_dossier(view: RequestView) -> dossier_pb2.Dossier:
     if view.motif is not None:
         dossier.motif = view.motif.motif.value
         dossier.category = view.motif.category.value
+    # A title request carries the candidate's NEPH (given at its motif step); an
+    # inscription has none until accepted.
+    neph = view.neph or (view.motif.neph if isinstance(view.motif, TitleMotifStep) else "")
+    if neph:
+        dossier.neph = neph
     if view.civil_status is not None:
         civil = view.civil_status
         dossier.civil_status.CopyFrom(

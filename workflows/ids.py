@@ -12,6 +12,9 @@ from datetime import datetime
 from temporalio.common import SearchAttributeKey
 
 INSCRIPTION_PREFIX = "inscription-"
+TITLE_PREFIX = "title-"
+# The card's delivery: a child of the title journey, signalled by the production service.
+DELIVERY_PREFIX = "delivery-"
 # Crockford base32 without I, L, O, U: no letters that read like digits.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -28,6 +31,14 @@ def is_request_number(value: str) -> bool:
 
 def inscription_workflow_id(request_number: str) -> str:
     return f"{INSCRIPTION_PREFIX}{request_number}"
+
+
+def title_workflow_id(request_number: str) -> str:
+    return f"{TITLE_PREFIX}{request_number}"
+
+
+def delivery_workflow_id(request_number: str) -> str:
+    return f"{DELIVERY_PREFIX}{request_number}"
 
 
 def request_number_of(workflow_id: str) -> str:

@@ -1,4 +1,8 @@
-"""What the inscription journey says to people, in French: emails and one-line statuses.
+"""What the journeys say to people, in French: emails and one-line statuses.
+
+Inscription and title requests share the procedure's messages (a text that names the
+kind of request says it per journey); the title journey adds one email per delivery
+status of the card.
 
 Pure functions of the request view (no clock, no I/O) so the workflow can call them
 and replay them. Idempotency keys are built here too: one per (request, event), so a
@@ -10,8 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 
-from services.common.requirements import DOCUMENT_LABELS
-from workflows.models import DocumentKind, EmailMessage, Finding, RequestView, Stage, Step
+from services.common.requirements import DOCUMENT_LABELS, MOTIF_LABELS
+from workflows.models import (
+    DeliveryView,
+    DocumentKind,
+    EmailMessage,
+    Finding,
+    Journey,
+    RequestView,
+    Stage,
+    Step,
+    TitleMotif,
+    TitleMotifStep,
+)
 
 CET = timezone(timedelta(hours=1), "CET")
 CEST = timezone(timedelta(hours=2), "CEST")
@@ -79,10 +94,20 @@ def _category(view: RequestView) -> str:
 def idempotency_key(view: RequestView, event: str) -> str:
     # Dots and dashes only: the key becomes the left part of a Message-ID. Keep events
     # short (under ~20 characters) so the Message-ID header fits one line, unfolded.
-    return f"inscription-{view.request_number}.{event}"
+    # The journey's name first (``inscription-…``, ``title-…``), like its workflow id.
+    return f"{view.journey.value}-{view.request_number}.{event}"
+
+
+def _is_title(view: RequestView) -> bool:
+    return view.journey is Journey.TITLE
+
+
+TITLE_REQUEST = "demande de fabrication du titre de conduite"
 
 
 def confirmation(view: RequestView, to: str) -> EmailMessage:
+    if _is_title(view):
+        return title_confirmation(view, to)
     submitted = local_date(view.submitted_at) if view.submitted_at else ""
     lines = [
         _greeting(view),
@@ -181,11 +206,15 @@ def acceptance(view: RequestView, to: str) -> EmailMessage:
 def instruction_rejection(view: RequestView, to: str) -> EmailMessage:
     decision = view.decision
     reason = (decision.reason_text or decision.reason_code) if decision else ""
+    which = (
+        f"Votre {TITLE_REQUEST} n° {view.request_number} "
+        if _is_title(view)
+        else f"Votre demande d'inscription n° {view.request_number} au permis de conduire "
+    )
     lines = [
         _greeting(view),
         "",
-        f"Votre demande d'inscription n° {view.request_number} au permis de conduire "
-        "a été rejetée par le service instructeur.",
+        which + "a été rejetée par le service instructeur.",
         "",
         f"Motif du rejet : {reason or 'non précisé'}",
         "",
@@ -261,14 +290,20 @@ def pre_check_verdict_rejection(
 
 
 def abandonment(view: RequestView, to: str) -> EmailMessage:
+    if _is_title(view):
+        which = f"Votre {TITLE_REQUEST} n° {view.request_number}"
+        again = "Pour obtenir votre titre de conduite, déposez une nouvelle demande en ligne."
+    else:
+        which = f"Votre demande d'inscription n° {view.request_number}"
+        again = "Pour vous inscrire au permis de conduire, déposez une nouvelle demande en ligne."
     lines = [
         _greeting(view),
         "",
-        f"Votre demande d'inscription n° {view.request_number}, commencée le "
+        f"{which}, commencée le "
         f"{local_date(view.created_at)}, n'a pas été envoyée dans le délai de 90 jours : "
         "elle est abandonnée et ne peut plus être complétée.",
         "",
-        "Pour vous inscrire au permis de conduire, déposez une nouvelle demande en ligne.",
+        again,
     ]
     if view.photo_code is not None:
         lines += [
@@ -293,10 +328,15 @@ def instruction_reminder(
     department = view.address.department if view.address else ""
     escalation = level >= 2
     title = "Escalade" if escalation else "Relance"
+    which = (
+        f"La {TITLE_REQUEST} n° {view.request_number} (catégorie {category}, NEPH {_neph(view)})"
+        if _is_title(view)
+        else f"La demande d'inscription n° {view.request_number} (catégorie {category})"
+    )
     lines = [
         "Bonjour,",
         "",
-        f"La demande d'inscription n° {view.request_number} (catégorie {category}) est en "
+        f"{which} est en "
         f"attente d'une décision du service instructeur de la DDT du département "
         f"{department} depuis le {local_date(since)}, soit plus de {duration_label(waited)}.",
         "",
@@ -314,7 +354,10 @@ def instruction_reminder(
         ]
     lines += [
         "",
-        "Le candidat ne peut pas passer l'examen tant que sa demande n'est pas acceptée.",
+        "Le titre de conduite du candidat ne peut pas être fabriqué tant que sa demande "
+        "n'est pas acceptée."
+        if _is_title(view)
+        else "Le candidat ne peut pas passer l'examen tant que sa demande n'est pas acceptée.",
         "",
         SIGNATURE,
     ]
@@ -377,6 +420,11 @@ def current_details(view: RequestView) -> str:
                 return f"{waiting} DDT relancée une fois."
             return waiting
         case Stage.ACCEPTED:
+            if _is_title(view):
+                return (
+                    f"Demande {number} acceptée par le service instructeur : commande du "
+                    f"titre de conduite (NEPH {_neph(view)})."
+                )
             return (
                 f"Demande {number} acceptée : NEPH {view.neph}, attestation d'inscription "
                 f"{view.attestation_document_id}."
@@ -397,4 +445,363 @@ def current_details(view: RequestView) -> str:
             )
         case Stage.ABANDONED:
             return f"Demande {number} abandonnée : non envoyée dans le délai de 90 jours."
+        case Stage.IN_PRODUCTION:
+            return (
+                f"Demande {number} acceptée : titre de conduite en cours de fabrication "
+                f"(NEPH {_neph(view)})."
+            )
+        case Stage.SENT:
+            return f"Demande {number} : titre envoyé par La Poste, {_tracking(view)}."
+        case Stage.AWAITING_PICKUP:
+            return (
+                f"Demande {number} : titre en attente de retrait au bureau de poste jusqu'au "
+                f"{_date(view.pickup_deadline)}."
+            )
+        case Stage.DELIVERED:
+            return f"Demande {number} terminée : titre remis à son titulaire."
+        case Stage.RETURNED:
+            return (
+                f"Demande {number} : titre retourné, réexpédition possible sur demande au "
+                f"Centre de Contact Citoyens jusqu'au {_date(view.resend_deadline)}."
+            )
+        case Stage.RESEND_REQUESTED:
+            return (
+                f"Demande {number} : réexpédition du titre demandée par le Centre de Contact "
+                "Citoyens, en attente de sa remise à La Poste."
+            )
+        case Stage.DESTROYED:
+            return (
+                f"Demande {number} terminée : titre non réclamé dans les 6 mois, détruit ; "
+                "une nouvelle demande est nécessaire."
+            )
     return f"Demande {number} : {view.stage_label}."
+
+
+# ---- title requests ------------------------------------------------------------------
+
+CONTACT_CENTRE = "Centre de Contact Citoyens"
+TRACKING_PAGE = "« Où en est mon permis de conduire »"
+PICKUP_RULE = (
+    "En cas d'absence lors du passage du facteur, un avis de passage est déposé : vous avez "
+    "alors 15 jours à partir de ce premier passage pour retirer votre titre au bureau de "
+    "poste, muni(e) de l'avis et d'une pièce d'identité."
+)
+AFTER_PICKUP_RULE = (
+    f"Passé ce délai, le titre est retourné : vous disposez alors de 6 mois pour en demander "
+    f"la réexpédition auprès du {CONTACT_CENTRE}. Au-delà, le titre est détruit et une "
+    "nouvelle demande doit être réalisée."
+)
+
+
+def _neph(view: RequestView) -> str:
+    if view.neph:
+        return view.neph
+    return view.motif.neph if isinstance(view.motif, TitleMotifStep) else ""
+
+
+def _date(moment: datetime | None) -> str:
+    return local_date(moment) if moment is not None else "?"
+
+
+def _tracking(view: RequestView) -> str:
+    if view.tracking_number:
+        return f"numéro de suivi {view.tracking_number}"
+    return "numéro de suivi non encore communiqué"
+
+
+def address_line(view: RequestView) -> str:
+    address = view.address
+    return f"{address.street}, {address.postal_code} {address.city}" if address else ""
+
+
+def _motif_label(view: RequestView) -> str:
+    return MOTIF_LABELS.get(view.motif.motif, "") if view.motif else ""
+
+
+def is_first_licence(view: RequestView) -> bool:
+    return view.motif is not None and view.motif.motif is TitleMotif.EXAM_SUCCESS_FIRST_TITLE
+
+
+def title_confirmation(view: RequestView, to: str) -> EmailMessage:
+    submitted = local_date(view.submitted_at) if view.submitted_at else ""
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre {TITLE_REQUEST} (motif : {_motif_label(view)}, catégorie {_category(view)}) "
+        f"a bien été enregistrée le {submitted}.",
+        f"Numéro de la demande : {view.request_number}",
+        f"Numéro de dossier (NEPH) : {_neph(view)}",
+        "",
+        "Et maintenant ?",
+        "1. Votre demande est transmise au Centre de Traitement et des Numérisations (CTN) "
+        "pour un premier contrôle de forme.",
+        "2. Elle est ensuite instruite par le service instructeur de la DDT de votre département.",
+        "3. Si elle est acceptée, votre titre de conduite est fabriqué puis envoyé par La "
+        "Poste : un courriel vous informera à chaque étape (fabrication, envoi avec le numéro "
+        "de suivi, remise).",
+        "",
+        "Vous pouvez suivre l'avancement de votre demande à tout moment depuis votre espace "
+        f"personnel, et celui de votre titre sur la page {TRACKING_PAGE}.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Confirmation de l'enregistrement de votre demande n° {view.request_number}",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "confirmation"),
+    )
+
+
+def title_in_production(view: RequestView, to: str) -> EmailMessage:
+    """The DDT accepted the title request and the card is ordered."""
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre {TITLE_REQUEST} n° {view.request_number} (catégorie {_category(view)}) a été "
+        "acceptée par le service instructeur.",
+        "",
+        "Votre titre de conduite est en cours de fabrication. Un courriel vous préviendra dès "
+        "sa remise à La Poste, avec le numéro de suivi de l'envoi.",
+        f"Numéro de votre permis de conduire (NEPH) : {_neph(view)}",
+    ]
+    if is_first_licence(view):
+        lines += [
+            "",
+            "S'agissant de votre premier permis, le titre sera adressé à votre domicile : "
+            f"{address_line(view)}.",
+            PICKUP_RULE,
+        ]
+    lines += [
+        "",
+        f"Vous pouvez suivre votre titre sur la page {TRACKING_PAGE} et depuis votre espace "
+        "personnel.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre demande n° {view.request_number} a été acceptée : titre en fabrication",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "in-production"),
+    )
+
+
+def title_sent(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    again = delivery.shipment > 1
+    lines = [
+        _greeting(view),
+        "",
+        (
+            f"Votre titre de conduite (demande n° {view.request_number}) vous est de nouveau "
+            f"envoyé : il a été remis à La Poste le {local_date(delivery.since)}."
+            if again
+            else f"Votre titre de conduite (demande n° {view.request_number}) a été remis à "
+            f"La Poste le {local_date(delivery.since)}."
+        ),
+        f"Il est adressé à votre domicile : {address_line(view)}.",
+    ]
+    if delivery.tracking_number:
+        lines += [f"Numéro de suivi : {delivery.tracking_number}"]
+    lines += ["", PICKUP_RULE, AFTER_PICKUP_RULE, "", SIGNATURE]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre titre de conduite a été envoyé (demande n° {view.request_number})",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, f"sent-{delivery.shipment}"),
+    )
+
+
+def title_awaiting_pickup(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    visit = delivery.first_visit_at or delivery.since
+    lines = [
+        _greeting(view),
+        "",
+        f"Le facteur s'est présenté le {local_date(visit)} pour vous remettre votre titre de "
+        f"conduite (demande n° {view.request_number}) et a déposé un avis de passage en votre "
+        "absence.",
+        "",
+        f"Vous avez jusqu'au {_date(delivery.pickup_deadline)} (15 jours à partir de ce "
+        "premier passage) pour le retirer au bureau de poste indiqué sur l'avis, muni(e) de "
+        "l'avis et d'une pièce d'identité.",
+    ]
+    if delivery.tracking_number:
+        lines += [f"Numéro de suivi : {delivery.tracking_number}"]
+    lines += ["", AFTER_PICKUP_RULE, "", SIGNATURE]
+    return EmailMessage(
+        to=to,
+        subject=(
+            f"Votre titre de conduite vous attend au bureau de poste (demande n° "
+            f"{view.request_number})"
+        ),
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, f"pickup-{delivery.shipment}"),
+    )
+
+
+def _handed_over_at_post_office(delivery: DeliveryView) -> bool:
+    last = delivery.events[-1].type.value if delivery.events else ""
+    return last == "collected"
+
+
+def title_delivered(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    where = "au bureau de poste" if _handed_over_at_post_office(delivery) else "à votre domicile"
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre titre de conduite (demande n° {view.request_number}) vous a été remis "
+        f"{where} le {local_date(delivery.since)}. Votre demande est terminée.",
+        "",
+        "Vérifiez les informations qui y figurent ; en cas d'erreur, contactez le "
+        f"{CONTACT_CENTRE}.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre titre de conduite vous a été remis (demande n° {view.request_number})",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "delivered"),
+    )
+
+
+def title_returned(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre titre de conduite (demande n° {view.request_number}) n'a pas été retiré au "
+        "bureau de poste dans le délai de 15 jours suivant le passage du facteur : il a été "
+        "retourné.",
+        "",
+        f"Vous pouvez en demander la réexpédition auprès du {CONTACT_CENTRE} jusqu'au "
+        f"{_date(delivery.resend_deadline)} (6 mois).",
+        "Au-delà, le titre sera détruit et une nouvelle demande devra être réalisée.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=(f"Votre titre de conduite n'a pas été retiré (demande n° {view.request_number})"),
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, f"returned-{delivery.shipment}"),
+    )
+
+
+def title_resend_requested(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    lines = [
+        _greeting(view),
+        "",
+        f"Le {CONTACT_CENTRE} a demandé le {local_date(delivery.since)} la réexpédition de "
+        f"votre titre de conduite (demande n° {view.request_number}).",
+        f"Il vous sera de nouveau envoyé à votre domicile : {address_line(view)}.",
+        "Un courriel vous donnera le numéro de suivi dès sa remise à La Poste.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Réexpédition de votre titre de conduite (demande n° {view.request_number})",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, f"resend-{delivery.shipment}"),
+    )
+
+
+def title_destroyed(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    returned = delivery.returned_at or delivery.since
+    lines = [
+        _greeting(view),
+        "",
+        f"Votre titre de conduite (demande n° {view.request_number}), retourné le "
+        f"{local_date(returned)}, n'a pas fait l'objet d'une demande de réexpédition auprès "
+        f"du {CONTACT_CENTRE} dans le délai de 6 mois : il a été détruit.",
+        "",
+        f"Pour obtenir votre titre, vous devez réaliser une nouvelle {TITLE_REQUEST} en "
+        "ligne, avec un nouveau code photo/signature numérique.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Votre titre de conduite a été détruit (demande n° {view.request_number})",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "destroyed"),
+    )
+
+
+def delivery_email(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
+    """The candidate's email for the delivery status ``delivery.stage``."""
+    match delivery.stage:
+        case Stage.SENT:
+            return title_sent(view, to, delivery)
+        case Stage.AWAITING_PICKUP:
+            return title_awaiting_pickup(view, to, delivery)
+        case Stage.DELIVERED:
+            return title_delivered(view, to, delivery)
+        case Stage.RETURNED:
+            return title_returned(view, to, delivery)
+        case Stage.RESEND_REQUESTED:
+            return title_resend_requested(view, to, delivery)
+        case Stage.DESTROYED:
+            return title_destroyed(view, to, delivery)
+    return title_in_production(view, to)
+
+
+def delivery_details(delivery: DeliveryView) -> str:
+    """The delivery journey's current details (Temporal UI), in one plain sentence."""
+    number = delivery.request_number
+    shipment = f" (envoi n° {delivery.shipment})" if delivery.shipment > 1 else ""
+    match delivery.stage:
+        case Stage.IN_PRODUCTION:
+            if delivery.manufactured_at is not None:
+                return (
+                    f"Titre de la demande {number} fabriqué le "
+                    f"{local_date(delivery.manufactured_at)} : en attente de sa remise à "
+                    "La Poste."
+                )
+            return f"Titre de la demande {number} commandé : en attente de sa fabrication."
+        case Stage.SENT:
+            tracking = delivery.tracking_number or "non encore communiqué"
+            return (
+                f"Titre de la demande {number} remis à La Poste{shipment}, numéro de suivi "
+                f"{tracking} : en attente de sa distribution."
+            )
+        case Stage.AWAITING_PICKUP:
+            return (
+                f"Titre de la demande {number} en instance au bureau de poste{shipment} : "
+                f"retourné s'il n'est pas retiré d'ici le {_date(delivery.pickup_deadline)}."
+            )
+        case Stage.DELIVERED:
+            return f"Titre de la demande {number} remis à son titulaire{shipment}."
+        case Stage.RETURNED:
+            return (
+                f"Titre de la demande {number} retourné : détruit le "
+                f"{_date(delivery.resend_deadline)} si le {CONTACT_CENTRE} n'en demande pas "
+                "la réexpédition d'ici là."
+            )
+        case Stage.RESEND_REQUESTED:
+            return (
+                f"Titre de la demande {number} réexpédié à la demande du {CONTACT_CENTRE}"
+                f"{shipment} : en attente de sa remise à La Poste."
+            )
+        case Stage.DESTROYED:
+            return (
+                f"Titre de la demande {number} détruit : non réclamé dans les 6 mois suivant "
+                "son retour."
+            )
+    return f"Titre de la demande {number} : {delivery.stage_label}."
+
+
+def pickup_timer_summary(delay: timedelta, deadline: datetime) -> str:
+    """The Temporal UI summary of the timer that ends the pickup delay."""
+    return (
+        f"Délai de {duration_label(delay)} pour retirer le titre au bureau de poste "
+        f"(jusqu'au {local_date(deadline)})"
+    )
+
+
+def resend_timer_summary(months: int, deadline: datetime) -> str:
+    """The Temporal UI summary of the timer after which an unclaimed card is destroyed."""
+    return (
+        f"Délai de {months} mois pour demander la réexpédition au {CONTACT_CENTRE} "
+        f"(jusqu'au {local_date(deadline)})"
+    )

@@ -90,6 +90,15 @@ class Stage(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     ABANDONED = "abandoned"
+    # Title production and delivery (title journey, after the DDT accepts): reported by
+    # the delivery journey (``TitleDeliveryWorkflow``).
+    IN_PRODUCTION = "in_production"
+    SENT = "sent"
+    AWAITING_PICKUP = "awaiting_pickup"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    RESEND_REQUESTED = "resend_requested"
+    DESTROYED = "destroyed"
 
 
 STAGE_LABELS: dict[Stage, str] = {
@@ -100,7 +109,27 @@ STAGE_LABELS: dict[Stage, str] = {
     Stage.ACCEPTED: "Demande acceptée",
     Stage.REJECTED: "Demande rejetée",
     Stage.ABANDONED: "Demande abandonnée (non déposée dans le délai)",
+    Stage.IN_PRODUCTION: "Titre en cours de fabrication",
+    Stage.SENT: "Titre envoyé",
+    Stage.AWAITING_PICKUP: "Titre en attente de retrait au bureau de poste",
+    Stage.DELIVERED: "Titre remis",
+    Stage.RETURNED: (
+        "Titre retourné : réexpédition possible sur demande au Centre de Contact Citoyens"
+    ),
+    Stage.RESEND_REQUESTED: "Réexpédition du titre demandée au Centre de Contact Citoyens",
+    Stage.DESTROYED: "Titre détruit : une nouvelle demande est nécessaire",
 }
+# The stages of the card's delivery, and those that end it.
+DELIVERY_STAGES: tuple[Stage, ...] = (
+    Stage.IN_PRODUCTION,
+    Stage.SENT,
+    Stage.AWAITING_PICKUP,
+    Stage.DELIVERED,
+    Stage.RETURNED,
+    Stage.RESEND_REQUESTED,
+    Stage.DESTROYED,
+)
+FINAL_DELIVERY_STAGES = frozenset({Stage.DELIVERED, Stage.DESTROYED})
 
 
 class DocumentKind(StrEnum):
@@ -137,6 +166,24 @@ class Strict(BaseModel):
 class MotifStep(Strict):
     motif: Motif
     category: Category
+
+
+NEPH_PATTERN = r"^\d{12}$"
+
+
+class TitleMotifStep(Strict):
+    """The first step of a title request: why a card is to be made, for which category,
+    and the candidate's NEPH (given at inscription, the licence number for life)."""
+
+    motif: TitleMotif
+    category: Category
+    neph: str = Field(pattern=NEPH_PATTERN)
+
+    @field_validator("neph", mode="before")
+    @classmethod
+    def _compact(cls, value: object) -> object:
+        # Printed in groups on the attestation ("2501 69 01 0001"): spaces and dots go.
+        return re.sub(r"[\s.-]", "", value) if isinstance(value, str) else value
 
 
 class RepresentativeRelationship(StrEnum):
@@ -258,6 +305,10 @@ class StartInscription(Strict):
     instruction_escalation_after: timedelta = timedelta(days=30)
 
 
+class StartTitle(StartInscription):
+    """Input of ``TitleWorkflow``: a title request starts like an inscription."""
+
+
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -303,7 +354,8 @@ class RequestView(Strict):
     created_at: datetime
     completed_steps: list[Step] = Field(default_factory=list)
     next_step: Step | None = Step.MOTIF
-    motif: MotifStep | None = None
+    # ``MotifStep`` for an inscription, ``TitleMotifStep`` (with the NEPH) for a title.
+    motif: MotifStep | TitleMotifStep | None = None
     civil_status: CivilStatusStep | None = None
     address: AddressStep | None = None
     photo_code: str | None = None
@@ -320,6 +372,12 @@ class RequestView(Strict):
     instruction_reminders: int = 0
     pre_check_verdict: PreCheckVerdict | None = None
     history: list[StatusChange] = Field(default_factory=list)
+    # Title requests, once the card is on its way (from the delivery journey).
+    tracking_number: str | None = None
+    # The notice's delays: 15 days from the postman's first visit to collect the card at
+    # the post office, then 6 months from its return to ask for it to be sent again.
+    pickup_deadline: datetime | None = None
+    resend_deadline: datetime | None = None
 
 
 # ---- activity inputs/outputs ---------------------------------------------------------
@@ -423,3 +481,127 @@ class InstructionReminded(Strict):
     mailbox: str = ""
     # False when the DDT mailbox refused the message (the reminder still counts).
     emailed: bool = True
+
+
+# ---- title production and delivery (the production service signals the journey) -------
+
+
+class PartnerEventType(StrEnum):
+    """What the printer and the post report about a card (the production service's
+    ``PartnerEventType``, lower-cased)."""
+
+    MANUFACTURED = "manufactured"
+    POSTED = "posted"
+    PICKUP_NOTICE_LEFT = "pickup_notice_left"
+    DELIVERED = "delivered"
+    COLLECTED = "collected"
+    RETURNED = "returned"
+
+
+class PartnerEventSignal(Strict):
+    """The ``partner_event`` signal: one partner event, as recorded by the production
+    service and in the order it recorded them. A retried delivery sends the same
+    ``event_id`` again: the journey ignores an event id it has already seen."""
+
+    event_id: str
+    type: PartnerEventType
+    # When it happened for the partner: the 15 days of a pickup notice count from here.
+    occurred_at: datetime
+    tracking_number: str = ""
+    partner: str = ""
+
+
+class ResendRequested(Strict):
+    """The ``resend_requested`` signal: the contact centre asked to send a returned card
+    again. A retried delivery repeats the same agent and time."""
+
+    agent_id: str
+    requested_at: datetime
+
+
+# ---- title journey: exam check, card order, delivery journey -------------------------
+
+
+class CheckExamPassed(Strict):
+    """Input of ``check_exam_passed``: is a PASS recorded for this NEPH and category?"""
+
+    neph: str
+    category: Category
+
+
+class ExamCheck(Strict):
+    passed: bool
+    # The passed exam found (the newest), when there is one.
+    exam_date: str = ""
+    examiner_id: str = ""
+
+
+class OrderTitle(Strict):
+    """Input of ``order_title``: the card to make, and the delivery journey to tell."""
+
+    request_number: str
+    workflow_id: str
+    neph: str
+    category: Category
+    family_name: str
+    given_names: str
+    address_line: str
+    first_licence: bool
+
+
+class ShipTitleAgain(Strict):
+    """Input of ``ship_again``: the contact centre's ``attempt``-th resend (1, 2...)."""
+
+    request_number: str
+    attempt: int = Field(ge=1)
+
+
+class DestroyTitle(Strict):
+    """Input of ``destroy_title``: an unclaimed card, 6 months after its return."""
+
+    request_number: str
+    reason: str
+
+
+class TitleState(Strict):
+    """What the production service says of the card after an order, a resend, a
+    destruction."""
+
+    request_number: str
+    state: str = ""
+    tracking_number: str = ""
+    shipments: int = 0
+
+
+class StartDelivery(Strict):
+    """Input of ``TitleDeliveryWorkflow``. The delays are part of the input so a journey
+    keeps the ones it started with."""
+
+    request_number: str
+    first_licence: bool = True
+    pickup_delay: timedelta = timedelta(days=15)
+    resend_window_months: int = Field(default=6, ge=1)
+
+
+class DeliveryView(Strict):
+    """The card's delivery as the delivery journey knows it: its query, the payload of
+    each ``delivery_progress`` signal to the title journey, and its result."""
+
+    request_number: str
+    stage: Stage = Stage.IN_PRODUCTION
+    stage_label: str = STAGE_LABELS[Stage.IN_PRODUCTION]
+    # When the current stage began.
+    since: datetime
+    # Which shipment is under way: 1, then one more per resend.
+    shipment: int = 1
+    tracking_number: str = ""
+    manufactured_at: datetime | None = None
+    first_visit_at: datetime | None = None
+    pickup_deadline: datetime | None = None
+    returned_at: datetime | None = None
+    resend_deadline: datetime | None = None
+    # The partners' events as received (duplicates left out), then the contact centre's
+    # resend requests.
+    events: list[PartnerEventSignal] = Field(default_factory=list)
+    resend_requests: list[ResendRequested] = Field(default_factory=list)
+    history: list[StatusChange] = Field(default_factory=list)

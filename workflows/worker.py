@@ -1,8 +1,9 @@
 """The journey worker: ``python -m workflows.worker``.
 
-Runs the inscription workflow and its activities on ``settings.temporal_task_queue``
-until SIGTERM/SIGINT, then shuts down gracefully: it stops polling, lets running
-activities finish (up to ``GRACEFUL_SHUTDOWN``) and closes its gRPC channels.
+Runs the journeys (inscription, title and the title's delivery) and their activities on
+``settings.temporal_task_queue`` until SIGTERM/SIGINT, then shuts down gracefully: it
+stops polling, lets running activities finish (up to ``GRACEFUL_SHUTDOWN``) and closes
+its gRPC channels.
 """
 
 from __future__ import annotations
@@ -19,9 +20,19 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from services.common.clients import ServiceClients
+from services.common.observability import (
+    setup_process,
+    temporal_interceptors,
+    temporal_runtime,
+)
 from services.common.settings import Settings
 from workflows.activities import JourneyActivities
+from workflows.delivery import TitleDeliveryWorkflow
 from workflows.inscription import InscriptionWorkflow
+from workflows.title import TitleWorkflow
+
+# Every workflow the worker runs (the replay test replays histories of each).
+WORKFLOWS = (InscriptionWorkflow, TitleWorkflow, TitleDeliveryWorkflow)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 CONNECT_ATTEMPTS = 30
@@ -36,7 +47,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[InscriptionWorkflow],
+        workflows=list(WORKFLOWS),
         activities=activities.all(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -50,6 +61,8 @@ async def connect(settings: Settings) -> Client:
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
                 data_converter=pydantic_data_converter,
+                interceptors=temporal_interceptors(),
+                runtime=temporal_runtime(settings),  # SDK metrics on metrics_port
             )
         except RuntimeError as error:
             if attempt == CONNECT_ATTEMPTS:
@@ -102,9 +115,8 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # The worker's metrics are the Temporal SDK's, served by its runtime (see connect).
+    setup_process(settings, "worker", metrics=False)
     code = 0
     try:
         asyncio.run(serve(settings))

@@ -56,6 +56,8 @@ class ErrorCode(StrEnum):
     TITLE_EVENT_OUT_OF_ORDER = "title_event_out_of_order"
     TITLE_NOT_RETURNED = "title_not_returned"
     TITLE_DESTROYED = "title_destroyed"
+    NEPH_NOT_FOUND = "neph_not_found"
+    EXAM_RESULT_CONFLICT = "exam_result_conflict"
 
 
 # The default French message and the gRPC status of each code.
@@ -182,6 +184,15 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ErrorCode.TITLE_DESTROYED: (
         "Ce titre de conduite a été détruit faute d'avoir été réclamé dans les 6 mois : "
         "une nouvelle demande doit être réalisée en ligne.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.NEPH_NOT_FOUND: (
+        "Ce numéro NEPH n'est attribué à aucune inscription acceptée.",
+        grpc.StatusCode.NOT_FOUND,
+    ),
+    ErrorCode.EXAM_RESULT_CONFLICT: (
+        "Un résultat différent est déjà enregistré pour ce NEPH, cette catégorie et cette "
+        "date d'examen.",
         grpc.StatusCode.FAILED_PRECONDITION,
     ),
 }

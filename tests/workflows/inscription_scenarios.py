@@ -57,6 +57,8 @@ from workflows.models import (
 
 T = TypeVar("T")
 Handle = WorkflowHandle[InscriptionWorkflow, RequestView]
+# Any journey with the shared procedure (inscription, title): same ``view`` query.
+AnyJourney = WorkflowHandle[Any, RequestView]
 
 NEPH = "250169010001"
 ADULT_BIRTH_DATE = date(1990, 5, 17)
@@ -319,12 +321,12 @@ def decision(outcome: Outcome, *, reason: str = "") -> Decision:
     )
 
 
-async def wait_for_stage(handle: Handle, stage: Stage, within: float = 10.0) -> RequestView:
+async def wait_for_stage(handle: AnyJourney, stage: Stage, within: float = 10.0) -> RequestView:
     return await wait_for_view(handle, lambda view: view.stage is stage, within)
 
 
 async def wait_for_view(
-    handle: Handle, predicate: Callable[[RequestView], bool], within: float = 10.0
+    handle: AnyJourney, predicate: Callable[[RequestView], bool], within: float = 10.0
 ) -> RequestView:
     """Polls the view until ``predicate`` holds (the journey moves on by itself)."""
     async with asyncio.timeout(within):
