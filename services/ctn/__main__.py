@@ -13,6 +13,7 @@ import sys
 
 from services.common.grpc_server import serve
 from services.common.journey_updates import TemporalJourneyUpdater, connect_temporal
+from services.common.observability import setup_process
 from services.common.settings import Settings
 from services.ctn.server import build
 
@@ -21,7 +22,7 @@ log = logging.getLogger("services.ctn")
 
 async def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level)
+    setup_process(settings, "ctn")
     client = await connect_temporal(settings)
     definition, engine = await build(settings, TemporalJourneyUpdater(client))
     await serve(

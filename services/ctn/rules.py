@@ -23,9 +23,10 @@ from permis.common.v1 import dossier_pb2
 from services.common.errors import ErrorCode, PermisError
 from services.common.requirements import (
     DOCUMENT_LABELS,
-    MINIMUM_AGE,
+    JOURNEY_MOTIFS,
     Applicant,
     is_old_enough,
+    minimum_age,
     required_documents,
 )
 from workflows.models import (
@@ -35,7 +36,6 @@ from workflows.models import (
     Category,
     DocumentKind,
     Journey,
-    Motif,
     department_of,
 )
 
@@ -268,18 +268,21 @@ def applicant_of(dossier: dossier_pb2.Dossier, on: date) -> Applicant | None:
     and guessing the documents from them would only add noise.
     """
     born = parse_date(dossier.civil_status.birth_date)
-    try:
-        motif, category = Motif(dossier.motif), Category(dossier.category)
-    except ValueError:
-        return None
     if born is None or born > on:
         return None
-    return Applicant(
-        motif=motif,
-        category=category,
-        birth_date=born,
-        nationality=dossier.civil_status.nationality.strip() or "FR",
-    )
+    try:
+        return Applicant(
+            dossier.motif,  # type: ignore[arg-type] # the engine turns it into its enum
+            Category(dossier.category),
+            born,
+            dossier.civil_status.nationality.strip() or "FR",
+            journey=Journey(dossier.journey),
+        )
+    except ValueError:
+        return None
+
+
+NEPH_FORMAT = re.compile(r"\d{12}")
 
 
 def check_request(dossier: dossier_pb2.Dossier) -> list[Finding]:
@@ -288,9 +291,18 @@ def check_request(dossier: dossier_pb2.Dossier) -> list[Finding]:
         findings.append(
             Finding("invalid_journey", "Le type de démarche n'est pas reconnu.", "journey")
         )
-    if dossier.motif not in set(Motif):
+    journey = Journey(dossier.journey) if dossier.journey in set(Journey) else None
+    if journey is not None and dossier.motif not in JOURNEY_MOTIFS[journey]:
         findings.append(
             Finding("invalid_motif", "Le motif de la demande n'est pas reconnu.", "motif")
+        )
+    if journey is Journey.TITLE and not NEPH_FORMAT.fullmatch(dossier.neph):
+        findings.append(
+            Finding(
+                "invalid_neph",
+                "Le numéro NEPH (12 chiffres, sur l'attestation d'inscription) est invalide.",
+                "neph",
+            )
         )
     if dossier.category not in set(Category):
         findings.append(
@@ -406,7 +418,7 @@ def check_age(dossier: dossier_pb2.Dossier, on: date) -> list[Finding]:
     applicant = applicant_of(dossier, on)
     if applicant is None or is_old_enough(applicant, on):
         return []
-    minimum = MINIMUM_AGE[applicant.category]
+    minimum = minimum_age(applicant)
     return [
         Finding(
             "too_young",

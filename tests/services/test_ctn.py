@@ -542,3 +542,17 @@ async def test_a_database_from_before_agent_verdicts_is_brought_up_to_date(
         await create_tables(engine)  # a second start changes nothing
     finally:
         await engine.dispose()
+
+
+def test_title_dossiers_are_checked_against_title_rules() -> None:
+    """A title request (here a duplicate after a loss) uses the title motifs and needs a NEPH."""
+    from permis.common.v1 import dossier_pb2
+    from services.ctn import rules
+
+    dossier = dossier_pb2.Dossier(journey="title", motif="loss", category="B", neph="26116901")
+    codes = {finding.code for finding in rules.check_request(dossier)}
+    assert codes == {"invalid_neph"}
+    dossier.neph = "261169010001"
+    assert rules.check_request(dossier) == []
+    dossier.motif = "first_registration"  # an inscription motif on a title request
+    assert {f.code for f in rules.check_request(dossier)} == {"invalid_motif"}
