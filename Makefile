@@ -35,4 +35,4 @@ migrate: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy services workflows deploy protos/generate.py
+	$(VENV)/bin/mypy services workflows deploy console protos/generate.py
