@@ -27,9 +27,11 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.common.errors import ErrorCode, PermisError
+from workflows.models import Category
 
 # (public) The reason given with a rejection; the label is what the candidate reads.
 REJECTION_REASONS: dict[str, str] = {
@@ -184,6 +186,85 @@ def is_well_formed_neph(neph: str) -> bool:
     if department == "97":
         return prefecture in {f"0{n}" for n in range(1, 7)}
     return prefecture == "01" and (department == "20" or department in METROPOLITAN_DEPARTMENTS)
+
+
+# ---- exam results --------------------------------------------------------------------
+
+MAX_EXAMINER_ID = 100
+ISO_DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Title requests name the journey "title"; their NEPH is the candidate's, never a new one.
+TITLE_JOURNEY = "title"
+
+
+def _paris() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/Paris")
+    except ZoneInfoNotFoundError:  # a machine without tz data: UTC is a day off at worst
+        return UTC
+
+
+# Exams take place in France: "not in the future" is counted in Paris's calendar.
+PARIS = _paris()
+
+
+def paris_today(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(PARIS).date()
+
+
+@dataclass(frozen=True)
+class ExamResultInput:
+    neph: str
+    category: Category
+    exam_date: date
+    examiner_id: str
+
+
+def _invalid(message: str, field: str) -> PermisError:
+    return PermisError(ErrorCode.INVALID_FIELD, message, {"field": field})
+
+
+def check_neph(neph: str, field: str = "neph") -> str:
+    """A well-formed NEPH (12 digits, see above), else ``invalid_field``."""
+    value = neph.strip()
+    if not is_well_formed_neph(value):
+        raise _invalid("Numéro NEPH invalide : 12 chiffres attendus.", field)
+    return value
+
+
+def check_exam_result(
+    neph: str, category: str, exam_date: str, examiner_id: str, today: date
+) -> ExamResultInput:
+    """What an examiner records: a NEPH, a licence category, the exam day (ISO, not after
+    ``today``) and who they are. Every refusal is ``invalid_field`` naming the field."""
+    checked_neph = check_neph(neph)
+    try:
+        checked_category = Category(category.strip())
+    except ValueError:
+        raise _invalid(
+            "Catégorie de permis inconnue. Catégories possibles : "
+            + ", ".join(c.value for c in Category) + ".",
+            "category",
+        ) from None
+    raw_date = exam_date.strip()
+    try:
+        if not ISO_DATE_PATTERN.match(raw_date):
+            raise ValueError(raw_date)
+        day = date.fromisoformat(raw_date)
+    except ValueError:
+        raise _invalid(
+            "Date d'examen invalide : format AAAA-MM-JJ attendu.", "exam_date"
+        ) from None
+    if day > today:
+        raise _invalid("La date d'examen ne peut pas être dans le futur.", "exam_date")
+    examiner = examiner_id.strip()
+    if not examiner:
+        raise _invalid("L'identifiant de l'examinateur est obligatoire.", "examiner_id")
+    if len(examiner) > MAX_EXAMINER_ID:
+        raise _invalid(
+            f"L'identifiant de l'examinateur ne doit pas dépasser {MAX_EXAMINER_ID} caractères.",
+            "examiner_id",
+        )
+    return ExamResultInput(checked_neph, checked_category, day, examiner)
 
 
 # ---- keyset paging of the queue ------------------------------------------------------

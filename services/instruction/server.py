@@ -9,6 +9,10 @@ decision stays recorded: deciding again the same way delivers it. A journey that
 refuses answers with its own catalogue code (``journey_not_waiting``,
 ``case_already_decided``, ``invalid_field``), passed on to the instructor. The journey
 may also withdraw a case or record reminders.
+
+A title request (dossier ``journey == "title"``) is accepted with the candidate's own
+NEPH, from the dossier: no number is allocated. Examiners record exam results per
+NEPH (one this service gave), category and exam day; the title journey lists them.
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ from services.instruction.storage import (
     ACCEPTED,
     CLAIMED,
     ENQUEUED,
+    EXAM_FAILED,
+    EXAM_PASSED,
     PENDING,
     REJECTED,
     REMINDED,
     WITHDRAWN,
     CaseRow,
+    ExamResultRow,
 )
 from workflows.ids import is_request_number
 from workflows.models import Decision, Outcome
@@ -64,6 +71,20 @@ _OUTCOMES = {
 # ---- mapping -------------------------------------------------------------------------
 
 
+def is_title_case(case: CaseRow) -> bool:
+    return bool(case.dossier.get("journey") == rules.TITLE_JOURNEY)
+
+
+def case_neph(case: CaseRow) -> str:
+    """The NEPH an accepted case carries: the one allocated to an inscription, or the
+    candidate's own (from the dossier) for a title request."""
+    if case.state != ACCEPTED:
+        return ""
+    if is_title_case(case):
+        return str(case.dossier.get("neph", ""))
+    return case.neph or ""
+
+
 def decision_model(case: CaseRow) -> Decision:
     assert case.decided_at is not None
     return Decision(
@@ -72,7 +93,7 @@ def decision_model(case: CaseRow) -> Decision:
         decided_at=case.decided_at,
         reason_code=case.reason_code,
         reason_text=case.reason_text,
-        neph=case.neph or "",
+        neph=case_neph(case),
     )
 
 
@@ -86,7 +107,7 @@ def decision_proto(case: CaseRow) -> instruction_pb2.Decision:
         reason_code=case.reason_code,
         reason_text=case.reason_text,
         decided_at=case.decided_at.isoformat(),
-        neph=case.neph or "",
+        neph=case_neph(case),
     )
 
 
@@ -112,6 +133,32 @@ def case_proto(case: CaseRow) -> instruction_pb2.InstructionCase:
     if case.state in _OUTCOMES:
         message.decision.CopyFrom(decision_proto(case))
     return message
+
+
+def exam_result_proto(row: ExamResultRow) -> instruction_pb2.ExamResult:
+    return instruction_pb2.ExamResult(
+        neph=row.neph,
+        category=row.category,
+        passed=row.passed,
+        exam_date=row.exam_date.isoformat(),
+        examiner_id=row.examiner_id,
+        recorded_at=row.recorded_at.isoformat(),
+    )
+
+
+def same_exam_result(row: ExamResultRow, passed: bool) -> instruction_pb2.ExamResult:
+    """The stored result, when a recording repeats it; a different outcome is refused."""
+    if row.passed != passed:
+        raise PermisError(
+            ErrorCode.EXAM_RESULT_CONFLICT,
+            details={
+                "neph": row.neph,
+                "category": row.category,
+                "exam_date": row.exam_date.isoformat(),
+                "passed": "true" if row.passed else "false",
+            },
+        )
+    return exam_result_proto(row)
 
 
 def _required(value: str, field: str) -> str:
@@ -158,6 +205,8 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
                 {"field": "dossier.request_number"},
             )
         department = rules.check_department(dossier.address.department, "address.department")
+        if dossier.journey == rules.TITLE_JOURNEY:  # accepted with this NEPH, never a new one
+            rules.check_neph(dossier.neph, "dossier.neph")
         async with self.sessionmaker() as session:
             existing = await storage.get_case(session, number)
         if existing is not None:
@@ -330,6 +379,69 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
             ]
         )
 
+    async def RecordExamResult(
+        self, request: instruction_pb2.RecordExamResultRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.ExamResult:
+        """Idempotent per (NEPH, category, exam day): the same result again answers the
+        stored one; the other outcome for that day is refused (``exam_result_conflict``).
+        The NEPH must be one this service gave to an accepted inscription."""
+        checked = rules.check_exam_result(
+            request.neph, request.category, request.exam_date, request.examiner_id,
+            today=rules.paris_today(),
+        )
+        key = (checked.neph, checked.category.value, checked.exam_date)
+        async with self.sessionmaker() as session:
+            case = await storage.case_with_neph(session, checked.neph)
+            stored = await storage.get_exam_result(session, *key)
+        if case is None:
+            raise PermisError(ErrorCode.NEPH_NOT_FOUND, details={"neph": checked.neph})
+        if stored is not None:
+            return same_exam_result(stored, request.passed)
+        now = datetime.now(UTC)
+        row = ExamResultRow(
+            neph=checked.neph,
+            category=checked.category.value,
+            exam_date=checked.exam_date,
+            passed=request.passed,
+            examiner_id=checked.examiner_id,
+            recorded_at=now,
+        )
+        try:
+            async with self.sessionmaker.begin() as session:
+                session.add(row)
+                await storage.record_event(
+                    session,
+                    case.request_number,
+                    EXAM_PASSED if request.passed else EXAM_FAILED,
+                    checked.examiner_id,
+                    now,
+                    f"{checked.neph} {checked.category.value} {checked.exam_date.isoformat()}",
+                )
+        except IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            async with self.sessionmaker() as session:  # a concurrent recording won
+                winner = await storage.get_exam_result(session, *key)
+            assert winner is not None
+            return same_exam_result(winner, request.passed)
+        log.info(
+            "exam %s for NEPH %s, category %s, on %s (examiner %s)",
+            "passed" if request.passed else "failed",
+            checked.neph, checked.category.value, checked.exam_date, checked.examiner_id,
+        )
+        return exam_result_proto(row)
+
+    async def ListExamResults(
+        self, request: instruction_pb2.ListExamResultsRequest, context: grpc.aio.ServicerContext
+    ) -> instruction_pb2.ListExamResultsResponse:
+        """Newest first; a NEPH without results (or unknown here) has an empty list."""
+        neph = _required(request.neph, "neph")
+        async with self.sessionmaker() as session:
+            rows = await storage.exam_results(session, neph)
+        return instruction_pb2.ListExamResultsResponse(
+            results=[exam_result_proto(row) for row in rows]
+        )
+
     async def AcceptCase(
         self, request: instruction_pb2.AcceptCaseRequest, context: grpc.aio.ServicerContext
     ) -> instruction_pb2.Decision:
@@ -377,9 +489,16 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
             if department is not None:
                 detail = reason_code  # the journal keeps the reason, or the NEPH given
                 if state == ACCEPTED:
-                    series = rules.neph_series(decided_at, department)
-                    detail = rules.format_neph(series, await storage.next_order(session, series))
-                    await storage.set_neph(session, request_number, detail)
+                    decided = await storage.get_case(session, request_number)
+                    assert decided is not None
+                    if is_title_case(decided):  # the candidate's NEPH, for life
+                        detail = case_neph(decided)
+                    else:
+                        series = rules.neph_series(decided_at, department)
+                        detail = rules.format_neph(
+                            series, await storage.next_order(session, series)
+                        )
+                        await storage.set_neph(session, request_number, detail)
                 await storage.record_event(
                     session, request_number, state, instructor_id, decided_at, detail
                 )

@@ -9,11 +9,13 @@ the journal saying who did what and when. A repeat that changes nothing writes n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -43,6 +45,9 @@ WITHDRAWN = "withdrawn"
 ENQUEUED = "enqueued"
 CLAIMED = "claimed"
 REMINDED = "reminded"
+# An examiner's result, in the journal of the inscription case that gave the NEPH.
+EXAM_PASSED = "exam_passed"
+EXAM_FAILED = "exam_failed"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -123,6 +128,20 @@ class NephCounter(Base):
     department: Mapped[str] = mapped_column(String(2), primary_key=True)
     prefecture: Mapped[str] = mapped_column(String(2), primary_key=True)
     last_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExamResultRow(Base):
+    """An examiner's result for a NEPH and a category on one exam day (one per day: a
+    repeated recording finds it). A pass unlocks the title request."""
+
+    __tablename__ = "instruction_exam_results"
+
+    neph: Mapped[str] = mapped_column(String(12), primary_key=True)
+    category: Mapped[str] = mapped_column(String(3), primary_key=True)
+    exam_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    examiner_id: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # ---- queries -------------------------------------------------------------------------
@@ -326,3 +345,36 @@ async def next_order(session: AsyncSession, series: NephSeries) -> int:
         )
         order = (await session.execute(increment)).scalar_one()
     return int(order)
+
+
+# ---- exam results --------------------------------------------------------------------
+
+
+async def case_with_neph(session: AsyncSession, neph: str) -> CaseRow | None:
+    """The accepted case that was given this NEPH, if this service gave it."""
+    result = await session.execute(
+        select(CaseRow).where(CaseRow.neph == neph, CaseRow.state == ACCEPTED)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_exam_result(
+    session: AsyncSession, neph: str, category: str, exam_date: date
+) -> ExamResultRow | None:
+    return await session.get(
+        ExamResultRow, (neph, category, exam_date), populate_existing=True
+    )
+
+
+async def exam_results(session: AsyncSession, neph: str) -> Sequence[ExamResultRow]:
+    """A NEPH's results, newest exam first (then the latest recorded, then by category)."""
+    result = await session.execute(
+        select(ExamResultRow)
+        .where(ExamResultRow.neph == neph)
+        .order_by(
+            ExamResultRow.exam_date.desc(),
+            ExamResultRow.recorded_at.desc(),
+            ExamResultRow.category,
+        )
+    )
+    return result.scalars().all()
