@@ -6,3 +6,4 @@ CREATE DATABASE permis_documents;
 CREATE DATABASE permis_ctn;
 CREATE DATABASE permis_instruction;
 CREATE DATABASE permis_production;
+CREATE DATABASE permis_support;

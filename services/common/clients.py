@@ -10,13 +10,17 @@ from permis.identity.v1 import identity_pb2_grpc
 from permis.instruction.v1 import instruction_pb2_grpc
 from permis.photocode.v1 import photocode_pb2_grpc
 from permis.production.v1 import production_pb2_grpc
+from permis.support.v1 import support_pb2_grpc
 from services.common.grpc_server import server_options
+from services.common.observability import TracingClientInterceptor
 from services.common.settings import Settings
 
 
 def open_channel(address: str, settings: Settings) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
-        address, options=server_options(settings.grpc_max_message_bytes)
+        address,
+        options=server_options(settings.grpc_max_message_bytes),
+        interceptors=[TracingClientInterceptor()],  # trace context and request number
     )
 
 
@@ -63,6 +67,10 @@ class ServiceClients:
         return production_pb2_grpc.ProductionServiceStub(
             self._channel(self._settings.production_address)
         )
+
+    @property
+    def support(self) -> support_pb2_grpc.SupportServiceStub:
+        return support_pb2_grpc.SupportServiceStub(self._channel(self._settings.support_address))
 
     async def close(self) -> None:
         for channel in self._channels.values():

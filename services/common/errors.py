@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
     FILE_TOO_LARGE = "file_too_large"
     EMPTY_FILE = "empty_file"
+    CORRUPTED_FILE = "corrupted_file"
+    IMAGE_TOO_LARGE = "image_too_large"
     DOCUMENT_NOT_FOUND = "document_not_found"
     ACCOUNT_EXISTS = "account_exists"
     ACCOUNT_NOT_FOUND = "account_not_found"
@@ -58,6 +60,13 @@ class ErrorCode(StrEnum):
     TITLE_DESTROYED = "title_destroyed"
     NEPH_NOT_FOUND = "neph_not_found"
     EXAM_RESULT_CONFLICT = "exam_result_conflict"
+    REQUEST_NOT_CANCELLABLE = "request_not_cancellable"
+    ACCOUNT_LOCKED = "account_locked"
+    LINK_UNKNOWN = "link_unknown"
+    LINK_USED = "link_used"
+    LINK_EXPIRED = "link_expired"
+    FRANCECONNECT_FAILED = "franceconnect_failed"
+    FRANCECONNECT_DISABLED = "franceconnect_disabled"
 
 
 # The default French message and the gRPC status of each code.
@@ -111,6 +120,14 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ),
     ErrorCode.FILE_TOO_LARGE: ("Le fichier est trop volumineux.", grpc.StatusCode.INVALID_ARGUMENT),
     ErrorCode.EMPTY_FILE: ("Le fichier est vide.", grpc.StatusCode.INVALID_ARGUMENT),
+    ErrorCode.CORRUPTED_FILE: (
+        "Le fichier est incomplet ou endommagé : enregistrez-le de nouveau puis déposez-le.",
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
+    ErrorCode.IMAGE_TOO_LARGE: (
+        "L'image est trop grande : réduisez sa définition (40 mégapixels au plus).",
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ),
     ErrorCode.DOCUMENT_NOT_FOUND: ("Pièce justificative introuvable.", grpc.StatusCode.NOT_FOUND),
     ErrorCode.ACCOUNT_EXISTS: (
         "Un compte existe déjà avec cette adresse électronique.",
@@ -194,6 +211,35 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
         "Un résultat différent est déjà enregistré pour ce NEPH, cette catégorie et cette "
         "date d'examen.",
         grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.REQUEST_NOT_CANCELLABLE: (
+        "Cette demande ne peut plus être annulée : elle est terminée ou déjà décidée.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.ACCOUNT_LOCKED: (
+        "Trop de tentatives de connexion infructueuses : votre compte est bloqué "
+        "temporairement. Réessayez plus tard ou réinitialisez votre mot de passe.",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ),
+    ErrorCode.LINK_UNKNOWN: (
+        "Ce lien n'est pas valide. Vérifiez que vous avez copié le lien complet du courriel.",
+        grpc.StatusCode.NOT_FOUND,
+    ),
+    ErrorCode.LINK_USED: (
+        "Ce lien a déjà été utilisé. Connectez-vous ou demandez un nouveau lien.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.LINK_EXPIRED: (
+        "Ce lien a expiré. Demandez un nouveau lien.",
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ErrorCode.FRANCECONNECT_FAILED: (
+        "La connexion avec FranceConnect n'a pas abouti. Recommencez depuis le début.",
+        grpc.StatusCode.UNAUTHENTICATED,
+    ),
+    ErrorCode.FRANCECONNECT_DISABLED: (
+        "La connexion avec FranceConnect n'est pas disponible.",
+        grpc.StatusCode.NOT_FOUND,
     ),
 }
 

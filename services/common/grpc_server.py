@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from services.common.errors import ErrorCode, PermisError
+from services.common.observability import ObservabilityServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ async def start_server(
 ) -> tuple[grpc.aio.Server, int]:
     """Start a server with health and reflection; returns it and the bound port."""
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(), *interceptors],
+        # Outermost: metrics and spans see the status ErrorInterceptor gives.
+        interceptors=[ObservabilityServerInterceptor(), ErrorInterceptor(), *interceptors],
         options=server_options(max_message_bytes),
     )
     health_servicer = health.aio.HealthServicer()

@@ -30,11 +30,12 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.errors import ErrorCode, PermisError
+from services.common.observability import temporal_interceptors
+from services.common.payload_codec import data_converter
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,8 @@ async def connect_temporal(
             return await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(settings),
+                interceptors=temporal_interceptors(),
             )
         except RuntimeError as error:
             if time.monotonic() + interval > deadline:

@@ -15,8 +15,14 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
+# Development-only AES-256 key of workflow payloads (base64 of 32 bytes): data_converter()
+# refuses it in production.
+DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcGF5bG9hZC1rZXktMzItYnl0ZXMhISE="
+DEV_CODEC_SERVER_TOKEN = "dev-only-codec-token"
 
-ServiceName = Literal["identity", "photocode", "documents", "ctn", "instruction", "production"]
+ServiceName = Literal[
+    "identity", "photocode", "documents", "ctn", "instruction", "production", "support"
+]
 SERVICE_NAMES: tuple[ServiceName, ...] = (
     "identity",
     "photocode",
@@ -24,6 +30,7 @@ SERVICE_NAMES: tuple[ServiceName, ...] = (
     "ctn",
     "instruction",
     "production",
+    "support",
 )
 
 
@@ -35,6 +42,13 @@ class Settings(BaseSettings):
     # Each service owns its database. Empty means a SQLite file <data_dir>/<service>.db.
     database_url: str = ""
     log_level: str = "INFO"
+    # "json" (production): one JSON object per line, with request_number and trace_id.
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus /metrics of this process on metrics_host:metrics_port; 0 disables it.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    # OTLP/gRPC collector for traces (e.g. http://otel-collector:4317); empty: no export.
+    otlp_endpoint: str = ""
 
     # gRPC addresses: where each service listens and where clients find it.
     identity_address: str = "127.0.0.1:50051"
@@ -43,6 +57,7 @@ class Settings(BaseSettings):
     ctn_address: str = "127.0.0.1:50054"
     instruction_address: str = "127.0.0.1:50055"
     production_address: str = "127.0.0.1:50056"
+    support_address: str = "127.0.0.1:50057"
     grpc_max_message_bytes: int = 16 * 1024 * 1024
     grpc_shutdown_grace_seconds: float = 10.0
 
@@ -53,6 +68,17 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = "permis-journeys"
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # Workflow payloads are encrypted (AES-256-GCM) with payload_key, tagged payload_key_id;
+    # payload_previous_keys ({key id: base64 key}) still decrypt after a rotation.
+    payload_key: str = DEV_PAYLOAD_KEY
+    payload_key_id: str = "dev-1"
+    payload_previous_keys: dict[str, str] = Field(default_factory=dict)
+    # The codec server lets an operator read payloads in the Temporal UI (bearer token).
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8234
+    codec_server_token: str = DEV_CODEC_SERVER_TOKEN
+    # Documents and personal data of a journey go this many days after it ended.
+    retention_days: int = 730
 
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "permis"
@@ -71,6 +97,25 @@ class Settings(BaseSettings):
     # Where the journey sends reminders about requests waiting too long for the DDT.
     ddt_mailbox_pattern: str = "ddt-{department}@permis.example.fr"
 
+    # Where candidates reach the site (links in emails, FranceConnect's redirect URI).
+    # Empty: http://<gateway_host>:<gateway_port>.
+    public_base_url: str = ""
+    # Accounts: activation and password-reset links, login lockout (identity service).
+    activation_link_ttl_hours: int = 24
+    password_reset_link_ttl_minutes: int = 60
+    login_failures_before_lockout: int = 5
+    lockout_base_seconds: int = 60
+    lockout_max_seconds: int = 3600
+    # FranceConnect (OpenID Connect). An empty issuer disables it.
+    franceconnect_issuer: str = ""
+    franceconnect_client_id: str = ""
+    franceconnect_client_secret: str = ""
+    # Empty: <public_base_url>/v1/franceconnect/callback.
+    franceconnect_redirect_uri: str = ""
+    franceconnect_scopes: str = (
+        "openid given_name family_name birthdate birthplace birthcountry gender email"
+    )
+
     session_secret: str = DEV_SECRET
     session_ttl_minutes: int = 60
     # Booths approved to issue photo/signature codes ("agréé service en ligne ANTS").
@@ -87,6 +132,13 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("; ".join(problems))
         return self
+
+    def public_url(self) -> str:
+        base = self.public_base_url or f"http://{self.gateway_host}:{self.gateway_port}"
+        return base.rstrip("/")
+
+    def franceconnect_callback_url(self) -> str:
+        return self.franceconnect_redirect_uri or f"{self.public_url()}/v1/franceconnect/callback"
 
     def address_of(self, service: ServiceName) -> str:
         return str(getattr(self, f"{service}_address"))
