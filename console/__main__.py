@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from console import contact_centre, instructor
+from console import contact_centre, instructor, operator
 from console.runtime import ConsoleState
 from services.common.settings import Settings
 
@@ -32,12 +32,16 @@ def configure(
     production_address: Annotated[
         str, typer.Option("--production-address", help="host:port (PERMIS_PRODUCTION_ADDRESS).")
     ] = "",
+    support_address: Annotated[
+        str, typer.Option("--support-address", help="host:port (PERMIS_SUPPORT_ADDRESS).")
+    ] = "",
 ) -> None:
     overrides = {
         name: value
         for name, value in (
             ("instruction_address", instruction_address),
             ("production_address", production_address),
+            ("support_address", support_address),
         )
         if value
     }
@@ -46,6 +50,7 @@ def configure(
 
 instructor.register(app)
 contact_centre.register(app)
+operator.register(app)
 
 
 def main() -> None:

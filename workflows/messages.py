@@ -289,6 +289,35 @@ def pre_check_verdict_rejection(
     )
 
 
+def cancellation(view: RequestView, to: str, *, withdrawn: bool = False) -> EmailMessage:
+    """An operator cancelled the request (``withdrawn``: after it reached the DDT)."""
+    reason = view.cancellation.reason if view.cancellation else ""
+    which = (
+        f"votre {TITLE_REQUEST} n° {view.request_number}"
+        if _is_title(view)
+        else f"votre demande d'inscription n° {view.request_number}"
+    )
+    lines = [
+        _greeting(view),
+        "",
+        f"Nous vous informons que {which} a été annulée par le service"
+        + (" et retirée du service instructeur de la DDT." if withdrawn else "."),
+        "",
+        f"Motif : {reason}" if reason else "Motif : non précisé.",
+        "",
+        "Pour poursuivre votre démarche, vous pouvez déposer une nouvelle demande en ligne. "
+        "Pour toute question, contactez le Centre de Contact Citoyens.",
+        "",
+        SIGNATURE,
+    ]
+    return EmailMessage(
+        to=to,
+        subject=f"Annulation de votre demande n° {view.request_number}",
+        body="\n".join(lines),
+        idempotency_key=idempotency_key(view, "cancelled"),
+    )
+
+
 def abandonment(view: RequestView, to: str) -> EmailMessage:
     if _is_title(view):
         which = f"Votre {TITLE_REQUEST} n° {view.request_number}"
@@ -445,6 +474,10 @@ def current_details(view: RequestView) -> str:
             )
         case Stage.ABANDONED:
             return f"Demande {number} abandonnée : non envoyée dans le délai de 90 jours."
+        case Stage.CANCELLED:
+            who = view.cancellation.operator_id if view.cancellation else "?"
+            why = view.cancellation.reason if view.cancellation else ""
+            return f"Demande {number} annulée par le service (opérateur {who}) : {why}."
         case Stage.IN_PRODUCTION:
             return (
                 f"Demande {number} acceptée : titre de conduite en cours de fabrication "

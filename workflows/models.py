@@ -99,6 +99,8 @@ class Stage(StrEnum):
     RETURNED = "returned"
     RESEND_REQUESTED = "resend_requested"
     DESTROYED = "destroyed"
+    # Cancelled by an operator (support service) before the decision: final.
+    CANCELLED = "cancelled"
 
 
 STAGE_LABELS: dict[Stage, str] = {
@@ -118,6 +120,7 @@ STAGE_LABELS: dict[Stage, str] = {
     ),
     Stage.RESEND_REQUESTED: "Réexpédition du titre demandée au Centre de Contact Citoyens",
     Stage.DESTROYED: "Titre détruit : une nouvelle demande est nécessaire",
+    Stage.CANCELLED: "Demande annulée par le service",
 }
 # The stages of the card's delivery, and those that end it.
 DELIVERY_STAGES: tuple[Stage, ...] = (
@@ -337,6 +340,15 @@ class PreCheckVerdict(Strict):
     findings: list[Finding] = Field(min_length=1)
 
 
+class CancelRequest(Strict):
+    """The ``cancel`` update: an operator (support service) cancels the request before its
+    decision. A re-delivery repeats the same operator, reason and time."""
+
+    operator_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+    cancelled_at: datetime
+
+
 class StatusChange(Strict):
     stage: Stage
     at: datetime
@@ -371,6 +383,8 @@ class RequestView(Strict):
     # Reminders sent to the DDT while the request waited for a decision.
     instruction_reminders: int = 0
     pre_check_verdict: PreCheckVerdict | None = None
+    # Set when an operator cancelled the request (stage ``cancelled``).
+    cancellation: CancelRequest | None = None
     history: list[StatusChange] = Field(default_factory=list)
     # Title requests, once the card is on its way (from the delivery journey).
     tracking_number: str | None = None

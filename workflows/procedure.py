@@ -48,9 +48,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows import ids, messages
     from workflows.activities import EMAIL_REJECTED, JourneyActivities
     from workflows.models import (
+        DELIVERY_STAGES,
         STAGE_LABELS,
         STEP_ORDER,
         AddressStep,
+        CancelRequest,
         CivilStatusStep,
         ConsumePhotoCode,
         Decision,
@@ -102,6 +104,11 @@ PATCH_RECEIPT = "receipt-at-submission"
 PATCH_IN_INSTRUCTION_EMAIL = "email-in-instruction"
 PATCH_REMINDERS = "instruction-reminders"
 PATCH_ABANDONED_EMAIL = "email-abandoned"
+
+# Stages after which an operator can no longer cancel the request.
+FINAL_STAGES = frozenset(
+    {Stage.ACCEPTED, Stage.REJECTED, Stage.ABANDONED, Stage.CANCELLED, *DELIVERY_STAGES}
+)
 
 
 def refusal(
@@ -180,8 +187,17 @@ class JourneyProcedure:
                 await self._notify(messages.abandonment(self._view, self._recipient()))
             return None
 
+        if self._cancelled():
+            await self._conclude_cancellation()
+            return None
         await self._after_submission()
+        if self._cancelled():
+            await self._conclude_cancellation()
+            return None
         await self._notify(messages.confirmation(self._view, self._recipient()))
+        if self._cancelled():
+            await self._conclude_cancellation()
+            return None
 
         self._set_stage(Stage.PRE_CHECK)
         outcome = await workflow.execute_activity_method(
@@ -194,6 +210,9 @@ class JourneyProcedure:
         # A CTN agent's verdict recorded meanwhile is the CTN's last word.
         if self._view.pre_check_verdict is not None:
             await self._conclude_verdict()
+            return None
+        if self._cancelled():
+            await self._conclude_cancellation()
             return None
         if not outcome.compliant:
             self._view.pre_check_findings = outcome.findings
@@ -212,6 +231,9 @@ class JourneyProcedure:
         if self._view.pre_check_verdict is not None:
             await self._conclude_verdict()
             return None
+        if self._cancelled():
+            await self._conclude_cancellation()
+            return None
         self._set_stage(Stage.IN_INSTRUCTION)
         self._instruction_since = workflow.now()
         if self._since(PATCH_IN_INSTRUCTION_EMAIL):
@@ -224,6 +246,9 @@ class JourneyProcedure:
             await workflow.wait_condition(self._instruction_over)
         if self._view.pre_check_verdict is not None:
             await self._conclude_verdict()
+            return None
+        if self._cancelled():
+            await self._conclude_cancellation()
             return None
         decision = self._view.decision
         assert decision is not None
@@ -244,8 +269,16 @@ class JourneyProcedure:
             return self._view.stage is not Stage.DRAFT
 
     def _instruction_over(self) -> bool:
-        """The DDT decided, or a CTN agent rejected the request: waiting is over."""
-        return self._view.decision is not None or self._view.pre_check_verdict is not None
+        """The DDT decided, a CTN agent rejected the request, or an operator cancelled it:
+        waiting is over."""
+        return (
+            self._view.decision is not None
+            or self._view.pre_check_verdict is not None
+            or self._view.cancellation is not None
+        )
+
+    def _cancelled(self) -> bool:
+        return self._view.cancellation is not None
 
     async def _wait_for_instruction_with_reminders(self) -> None:
         """Wait for the outcome; remind the DDT, then escalate, when it takes too long.
@@ -324,6 +357,32 @@ class JourneyProcedure:
             messages.pre_check_verdict_rejection(
                 self._view, self._recipient(), withdrawn=self._enqueued
             )
+        )
+
+    async def _conclude_cancellation(self) -> None:
+        """After an operator's cancellation (the stage is already cancelled): out of the
+        DDT queue if the case went there, then the email with the reason."""
+        cancellation = self._view.cancellation
+        assert cancellation is not None
+        if self._enqueued:
+            try:
+                await workflow.execute_activity_method(
+                    JourneyActivities.withdraw_from_instruction,
+                    WithdrawFromInstruction(
+                        request_number=self._view.request_number,
+                        reason=(
+                            f"Demande annulée par le service (opérateur "
+                            f"{cancellation.operator_id}) : {cancellation.reason}"
+                        ),
+                    ),
+                    start_to_close_timeout=GRPC_ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary="Retrait du dossier de la file du service instructeur (DDT)",
+                )
+            except ActivityError as error:
+                workflow.logger.warning("Retrait de l'instruction refusé : %s", error.cause)
+        await self._notify(
+            messages.cancellation(self._view, self._recipient(), withdrawn=self._enqueued)
         )
 
     async def _finish(self) -> RequestView:
@@ -567,6 +626,13 @@ class JourneyProcedure:
 
     @record_decision.validator
     def _validate_record_decision(self, decision: Decision) -> None:
+        if self._view.cancellation is not None:
+            raise refusal(
+                ErrorCode.JOURNEY_NOT_WAITING,
+                "La demande a été annulée par le service et retirée de l'instruction : "
+                "aucune décision ne peut plus être enregistrée.",
+                {"reason": "cancelled", "stage": self._view.stage.value},
+            )
         if self._view.pre_check_verdict is not None:
             raise refusal(
                 ErrorCode.JOURNEY_NOT_WAITING,
@@ -626,6 +692,50 @@ class JourneyProcedure:
                 {"stage": self._view.stage.value},
             )
 
+    # ---- operator's update (support service) ---------------------------------------
+
+    @workflow.update
+    def cancel(self, request: CancelRequest) -> RequestView:
+        """An operator cancels the request before its decision: stage cancelled at once,
+        then (run loop) the withdrawal from the DDT queue if it got there, and the email.
+        Sent by the support service's CancelRequest.
+
+        Not behind a patch, like ``record_pre_check_verdict``: all it changes follows this
+        update, which no history written by older code contains, so older journeys replay
+        exactly as before and, if still running, handle a cancellation like new ones.
+        """
+        if self._view.cancellation is None:
+            self._view.cancellation = request
+            self._set_stage(Stage.CANCELLED)
+        return self._view
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        recorded = self._view.cancellation
+        stage = self._view.stage
+        if recorded is not None:
+            if same_cancellation(recorded, request):
+                return  # a retried delivery: accepted, changes nothing
+            raise refusal(
+                ErrorCode.REQUEST_NOT_CANCELLABLE,
+                f"Cette demande a déjà été annulée par le service (opérateur "
+                f"{recorded.operator_id}).",
+                {"stage": stage.value, "operator_id": recorded.operator_id},
+            )
+        if stage in FINAL_STAGES or self._view.decision is not None:
+            raise refusal(
+                ErrorCode.REQUEST_NOT_CANCELLABLE,
+                f"Cette demande ne peut plus être annulée : elle est à l'étape « "
+                f"{self._view.stage_label} ».",
+                {"stage": stage.value},
+            )
+        if self._submitting:
+            raise refusal(
+                ErrorCode.REQUEST_NOT_CANCELLABLE,
+                "La demande est en cours d'envoi par le candidat : réessayez dans un instant.",
+                {"stage": stage.value, "reason": "submitting"},
+            )
+
     # ---- reads -----------------------------------------------------------------------
 
     @workflow.query
@@ -640,6 +750,10 @@ def same_decision(first: Decision, second: Decision) -> bool:
         second.neph,
         second.reason_code,
     )
+
+
+def same_cancellation(first: CancelRequest, second: CancelRequest) -> bool:
+    return (first.operator_id, first.reason) == (second.operator_id, second.reason)
 
 
 def same_verdict(first: PreCheckVerdict, second: PreCheckVerdict) -> bool:
