@@ -8,11 +8,15 @@ instructor. The journey stays visible in the Temporal UI afterwards.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -142,24 +146,95 @@ async def log_in(http: httpx.AsyncClient, login: str, password: str) -> Candidat
     return Candidate(http, account["email"], account["identifier"])
 
 
-async def new_candidate(http: httpx.AsyncClient) -> Candidate:
-    """Creates an account and logs in by identifier, as the notice describes."""
-    email = f"camille.martin.{secrets.token_hex(3)}@example.fr"
-    password = DEMO_PASSWORD
-    account = expect(
+# Where each running stack's mail sink writes, by gateway URL (LocalStack registers it).
+MAIL_DIRS: dict[str, Path] = {}
+LINK_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]+)")
+IDENTIFIER_LINE = re.compile(r"Identifiant : ([0-9A-Z]+)")
+
+
+def register_mail_dir(gateway_url: str, mail_dir: Path) -> None:
+    MAIL_DIRS[gateway_url.rstrip("/")] = mail_dir
+
+
+def mail_dir_of(http: httpx.AsyncClient) -> Path:
+    """The mail sink's folder of the stack behind ``http``: registered by the stack, else
+    ``PERMIS_MAIL_DIR``, else ``<PERMIS_DATA_DIR>/mail`` (the ``make run`` default)."""
+    registered = MAIL_DIRS.get(str(http.base_url).rstrip("/"))
+    if registered is not None:
+        return registered
+    if os.environ.get("PERMIS_MAIL_DIR"):
+        return Path(os.environ["PERMIS_MAIL_DIR"])
+    return Settings().data_dir.resolve() / "mail"
+
+
+def mail_body(path: Path) -> str:
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    return str(part.get_content() if part is not None else message.get_content())  # type: ignore[attr-defined]
+
+
+async def wait_for_mail(
+    mail_dir: Path, to: str, subject_contains: str, *, seen: int = 0, within: float = 20
+) -> str:
+    """The body of the newest message to ``to`` whose subject contains the text, once at
+    least ``seen + 1`` such messages arrived."""
+    deadline = time.monotonic() + within
+    while True:
+        index = mail_dir / "index.jsonl"
+        matching = []
+        if index.exists():
+            for line in index.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                recipients = [r.lower() for r in entry["to"]]
+                if to.lower() in recipients and subject_contains in entry["subject"]:
+                    matching.append(entry)
+        if len(matching) > seen:
+            return mail_body(mail_dir / matching[-1]["file"])
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"aucun courriel « {subject_contains} » reçu pour {to}")
+        await asyncio.sleep(0.1)
+
+
+def link_token(body: str) -> str:
+    found = LINK_TOKEN.search(body)
+    if found is None:
+        raise DemoFailed("pas de lien dans le courriel")
+    return found.group(1)
+
+
+async def new_candidate(
+    http: httpx.AsyncClient, mail_dir: Path | None = None, email: str | None = None
+) -> Candidate:
+    """Creates an account as the notice describes: the sign-up form, the activation link
+    from the first email, the password chosen (then logged in), and the identifier from
+    the second email."""
+    email = email or f"camille.martin.{secrets.token_hex(3)}@example.fr"
+    mail_dir = mail_dir or mail_dir_of(http)
+    expect(
         await http.post(
             "/v1/accounts",
             json={
                 "email": email,
-                "password": password,
                 "given_names": "Camille",
                 "family_name": "Martin",
                 "birth_date": "2006-04-12",
             },
         ),
-        201,
+        202,
     )
-    return await log_in(http, account["identifier"], password)
+    token = link_token(await wait_for_mail(mail_dir, email, "Activez votre compte"))
+    session = expect(
+        await http.post(
+            "/v1/accounts/activation", json={"token": token, "password": DEMO_PASSWORD}
+        ),
+        200,
+    )
+    http.headers["Authorization"] = f"Bearer {session['token']}"
+    found = IDENTIFIER_LINE.search(await wait_for_mail(mail_dir, email, "Votre identifiant"))
+    identifier = session["account"]["identifier"]
+    if found is None or found.group(1) != identifier:
+        raise DemoFailed("le second courriel ne donne pas l'identifiant attribué")
+    return Candidate(http, email, identifier)
 
 
 FIRST_REGISTRATION_B = {"motif": "first_registration", "category": "B"}

@@ -116,6 +116,7 @@ class SessionClaims:
     account_id: str
     role: str
     expires_at: datetime
+    session_id: str = ""  # "s" in the payload: the revocable session row
 
 
 def _b64encode(raw: bytes) -> str:
@@ -133,13 +134,23 @@ def _signature(secret: str, signed_part: str) -> bytes:
 
 
 def sign_session(
-    account_id: str, role: str, *, secret: str, now: datetime, ttl: timedelta
+    account_id: str,
+    role: str,
+    *,
+    secret: str,
+    now: datetime,
+    ttl: timedelta,
+    session_id: str = "",
 ) -> tuple[str, SessionClaims]:
     expires = int((now + ttl).timestamp())
-    payload = json.dumps({"a": account_id, "r": role, "e": expires}, separators=(",", ":"))
+    fields: dict[str, object] = {"a": account_id, "r": role, "e": expires}
+    if session_id:
+        fields["s"] = session_id
+    payload = json.dumps(fields, separators=(",", ":"))
     signed_part = _b64encode(payload.encode())
     token = f"{signed_part}.{_b64encode(_signature(secret, signed_part))}"
-    return token, SessionClaims(account_id, role, datetime.fromtimestamp(expires, UTC))
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    return token, SessionClaims(account_id, role, expires_at, session_id)
 
 
 def verify_session(token: str, *, secret: str, now: datetime) -> SessionClaims:
@@ -166,4 +177,38 @@ def verify_session(token: str, *, secret: str, now: datetime) -> SessionClaims:
         raise refused
     if expires <= now.timestamp():
         raise refused
-    return SessionClaims(account_id, role, datetime.fromtimestamp(expires, UTC))
+    session_id = payload.get("s", "")
+    if not isinstance(session_id, str):
+        raise refused
+    return SessionClaims(account_id, role, datetime.fromtimestamp(expires, UTC), session_id)
+
+
+# ---- emailed single-use links -----------------------------------------------------------
+
+ACTIVATION = "activation"
+PASSWORD_RESET = "reset"
+
+
+def new_link_token() -> tuple[str, str]:
+    """A random link token (256 bits, URL-safe) and the SHA-256 hex kept in the database."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_link_token(token)
+
+
+def hash_link_token(token: str) -> str:
+    return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
+# ---- login lockout ----------------------------------------------------------------------
+
+
+def lockout_delay(failures: int, *, threshold: int, base: int, cap: int) -> timedelta | None:
+    """How long an account stays locked after ``failures`` consecutive failed logins.
+
+    None below the threshold; then ``base`` seconds, doubling at each further failure,
+    never more than ``cap``.
+    """
+    if failures < threshold:
+        return None
+    doublings = min(failures - threshold, 30)  # 2**30 s is far past any cap
+    return timedelta(seconds=min(base * 2**doublings, cap))

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, DateTime, String, TypeDecorator, select, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    Date,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import is_unique_violation
+from services.common.db import UtcDateTime, is_unique_violation
 from services.common.errors import ErrorCode, PermisError
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: timestamps are stored in UTC")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -52,6 +40,47 @@ class AccountRow(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # "pending" until the activation link is followed (no usable password until then).
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    franceconnect_sub: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    birth_place: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    birth_country: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    gender: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("franceconnect_sub", name="uq_identity_accounts_franceconnect_sub"),
+    )
+
+
+class LinkRow(Base):
+    """A single-use emailed link (activation, password reset): only its SHA-256 is kept."""
+
+    __tablename__ = "identity_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(36))
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_identity_links_account_id", "account_id"),)
+
+
+class SessionRow(Base):
+    """A login session; its id is inside the signed token, so logging out revokes it."""
+
+    __tablename__ = "identity_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_identity_sessions_account_id", "account_id"),)
 
 
 class AccountStore:
@@ -69,6 +98,8 @@ class AccountStore:
         birth_date: date,
         role: str,
         now: datetime,
+        status: str = "active",
+        franceconnect: dict[str, str | None] | None = None,
     ) -> AccountRow | None:
         """Insert an account; None when the identifier is taken (the caller draws another).
 
@@ -85,6 +116,9 @@ class AccountStore:
             birth_date=birth_date,
             role=role,
             created_at=now,
+            status=status,
+            failed_logins=0,
+            **(franceconnect or {}),
         )
         try:
             async with self._sessions() as session, session.begin():
@@ -118,4 +152,118 @@ class AccountStore:
                 update(AccountRow)
                 .where(AccountRow.account_id == account_id)
                 .values(password_hash=password_hash)
+            )
+
+    async def by_franceconnect_sub(self, sub: str) -> AccountRow | None:
+        return await self._one(AccountRow.franceconnect_sub == sub)
+
+    async def update_account(self, account_id: str, **values: Any) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(AccountRow).where(AccountRow.account_id == account_id).values(**values)
+            )
+
+    # ---- login failures ---------------------------------------------------------------
+
+    async def record_failure(self, account_id: str) -> int:
+        """Count one more failed login, atomically; the new count."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(AccountRow)
+                .where(AccountRow.account_id == account_id)
+                .values(failed_logins=AccountRow.failed_logins + 1)
+                .returning(AccountRow.failed_logins)
+            )
+            return int(result.scalar_one())
+
+    async def lock(self, account_id: str, until: datetime) -> None:
+        await self.update_account(account_id, locked_until=until)
+
+    async def clear_failures(self, account_id: str) -> None:
+        await self.update_account(account_id, failed_logins=0, locked_until=None)
+
+    # ---- single-use links -------------------------------------------------------------
+
+    async def add_link(
+        self, token_hash: str, account_id: str, purpose: str, now: datetime, expires: datetime
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(
+                LinkRow(
+                    token_hash=token_hash,
+                    account_id=account_id,
+                    purpose=purpose,
+                    created_at=now,
+                    expires_at=expires,
+                )
+            )
+
+    async def spend_link(
+        self, token_hash: str, purpose: str, now: datetime, then: dict[str, Any]
+    ) -> str:
+        """Mark the link used and apply ``then`` to its account, in one transaction.
+
+        The conditional UPDATE makes two concurrent uses spend it once. Returns the
+        account id; LINK_UNKNOWN, LINK_USED or LINK_EXPIRED otherwise.
+        """
+        async with self._sessions() as session, session.begin():
+            spent = await session.execute(
+                update(LinkRow)
+                .where(
+                    LinkRow.token_hash == token_hash,
+                    LinkRow.purpose == purpose,
+                    LinkRow.used_at.is_(None),
+                    LinkRow.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(LinkRow.account_id)
+            )
+            account_id = spent.scalar_one_or_none()
+            if account_id is not None:
+                await session.execute(
+                    update(AccountRow).where(AccountRow.account_id == account_id).values(**then)
+                )
+                return str(account_id)
+        async with self._sessions() as session:
+            link = await session.get(LinkRow, token_hash)
+        if link is None or link.purpose != purpose:
+            raise PermisError(ErrorCode.LINK_UNKNOWN)
+        if link.used_at is not None:
+            raise PermisError(ErrorCode.LINK_USED)
+        raise PermisError(ErrorCode.LINK_EXPIRED)
+
+    # ---- sessions ---------------------------------------------------------------------
+
+    async def add_session(
+        self, session_id: str, account_id: str, now: datetime, expires: datetime
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(
+                SessionRow(
+                    session_id=session_id,
+                    account_id=account_id,
+                    created_at=now,
+                    expires_at=expires,
+                )
+            )
+
+    async def session_live(self, session_id: str, account_id: str) -> bool:
+        async with self._sessions() as session:
+            row = await session.get(SessionRow, session_id)
+        return row is not None and row.account_id == account_id and row.revoked_at is None
+
+    async def revoke_session(self, session_id: str, now: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(SessionRow)
+                .where(SessionRow.session_id == session_id, SessionRow.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    async def revoke_all_sessions(self, account_id: str, now: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(SessionRow)
+                .where(SessionRow.account_id == account_id, SessionRow.revoked_at.is_(None))
+                .values(revoked_at=now)
             )

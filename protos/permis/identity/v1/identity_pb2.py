@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!permis/identity/v1/identity.proto\x12\x12permis.identity.v1\"\xa0\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x13\n\x0bgiven_names\x18\x04 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x05 \x01(\t\x12\x12\n\nbirth_date\x18\x06 \x01(\t\x12\x0c\n\x04role\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\"u\n\x14\x43reateAccountRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x12\n\nbirth_date\x18\x05 \x01(\t\"6\n\x13\x41uthenticateRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"Z\n\x07Session\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\t\x12,\n\x07\x61\x63\x63ount\x18\x03 \x01(\x0b\x32\x1b.permis.identity.v1.Account\"%\n\x14VerifySessionRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t2\xe9\x02\n\x0fIdentityService\x12V\n\rCreateAccount\x12(.permis.identity.v1.CreateAccountRequest\x1a\x1b.permis.identity.v1.Account\x12T\n\x0c\x41uthenticate\x12\'.permis.identity.v1.AuthenticateRequest\x1a\x1b.permis.identity.v1.Session\x12V\n\rVerifySession\x12(.permis.identity.v1.VerifySessionRequest\x1a\x1b.permis.identity.v1.Account\x12P\n\nGetAccount\x12%.permis.identity.v1.GetAccountRequest\x1a\x1b.permis.identity.v1.Accountb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!permis/identity/v1/identity.proto\x12\x12permis.identity.v1\"\x83\x02\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x13\n\x0bgiven_names\x18\x04 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x05 \x01(\t\x12\x12\n\nbirth_date\x18\x06 \x01(\t\x12\x0c\n\x04role\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x13\n\x0b\x62irth_place\x18\n \x01(\t\x12\x15\n\rbirth_country\x18\x0b \x01(\t\x12\x0e\n\x06gender\x18\x0c \x01(\t\x12\x15\n\rfranceconnect\x18\r \x01(\x08\"u\n\x14\x43reateAccountRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x12\n\nbirth_date\x18\x05 \x01(\t\"6\n\x13\x41uthenticateRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"Z\n\x07Session\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\t\x12,\n\x07\x61\x63\x63ount\x18\x03 \x01(\x0b\x32\x1b.permis.identity.v1.Account\"%\n\x14VerifySessionRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"#\n\x12\x46indAccountRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\n\n\x08\x41\x63\x63\x65pted\"9\n\x16\x41\x63tivateAccountRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x1e\n\rLogOutRequest\x12\r\n\x05token\x18\x01 \x01(\t\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"7\n\x14ResetPasswordRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xa9\x01\n\x15\x46ranceConnectIdentity\x12\x0b\n\x03sub\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\ngiven_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x11\n\tbirthdate\x18\x05 \x01(\t\x12\x12\n\nbirthplace\x18\x06 \x01(\t\x12\x14\n\x0c\x62irthcountry\x18\x07 \x01(\t\x12\x0e\n\x06gender\x18\x08 \x01(\t2\xe2\x07\n\x0fIdentityService\x12V\n\rCreateAccount\x12(.permis.identity.v1.CreateAccountRequest\x1a\x1b.permis.identity.v1.Account\x12T\n\x0c\x41uthenticate\x12\'.permis.identity.v1.AuthenticateRequest\x1a\x1b.permis.identity.v1.Session\x12V\n\rVerifySession\x12(.permis.identity.v1.VerifySessionRequest\x1a\x1b.permis.identity.v1.Account\x12P\n\nGetAccount\x12%.permis.identity.v1.GetAccountRequest\x1a\x1b.permis.identity.v1.Account\x12R\n\x0b\x46indAccount\x12&.permis.identity.v1.FindAccountRequest\x1a\x1b.permis.identity.v1.Account\x12Y\n\x0fRegisterAccount\x12(.permis.identity.v1.CreateAccountRequest\x1a\x1c.permis.identity.v1.Accepted\x12Z\n\x0f\x41\x63tivateAccount\x12*.permis.identity.v1.ActivateAccountRequest\x1a\x1b.permis.identity.v1.Session\x12I\n\x06LogOut\x12!.permis.identity.v1.LogOutRequest\x1a\x1c.permis.identity.v1.Accepted\x12\x65\n\x14RequestPasswordReset\x12/.permis.identity.v1.RequestPasswordResetRequest\x1a\x1c.permis.identity.v1.Accepted\x12W\n\rResetPassword\x12(.permis.identity.v1.ResetPasswordRequest\x1a\x1c.permis.identity.v1.Accepted\x12\x61\n\x17SignInWithFranceConnect\x12).permis.identity.v1.FranceConnectIdentity\x1a\x1b.permis.identity.v1.Sessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,17 +32,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'permis.identity.v1.identity
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACCOUNT']._serialized_start=58
-  _globals['_ACCOUNT']._serialized_end=218
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=220
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=337
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=339
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=393
-  _globals['_SESSION']._serialized_start=395
-  _globals['_SESSION']._serialized_end=485
-  _globals['_VERIFYSESSIONREQUEST']._serialized_start=487
-  _globals['_VERIFYSESSIONREQUEST']._serialized_end=524
-  _globals['_GETACCOUNTREQUEST']._serialized_start=526
-  _globals['_GETACCOUNTREQUEST']._serialized_end=565
-  _globals['_IDENTITYSERVICE']._serialized_start=568
-  _globals['_IDENTITYSERVICE']._serialized_end=929
+  _globals['_ACCOUNT']._serialized_end=317
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=319
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=436
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=438
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=492
+  _globals['_SESSION']._serialized_start=494
+  _globals['_SESSION']._serialized_end=584
+  _globals['_VERIFYSESSIONREQUEST']._serialized_start=586
+  _globals['_VERIFYSESSIONREQUEST']._serialized_end=623
+  _globals['_GETACCOUNTREQUEST']._serialized_start=625
+  _globals['_GETACCOUNTREQUEST']._serialized_end=664
+  _globals['_FINDACCOUNTREQUEST']._serialized_start=666
+  _globals['_FINDACCOUNTREQUEST']._serialized_end=701
+  _globals['_ACCEPTED']._serialized_start=703
+  _globals['_ACCEPTED']._serialized_end=713
+  _globals['_ACTIVATEACCOUNTREQUEST']._serialized_start=715
+  _globals['_ACTIVATEACCOUNTREQUEST']._serialized_end=772
+  _globals['_LOGOUTREQUEST']._serialized_start=774
+  _globals['_LOGOUTREQUEST']._serialized_end=804
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=806
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=850
+  _globals['_RESETPASSWORDREQUEST']._serialized_start=852
+  _globals['_RESETPASSWORDREQUEST']._serialized_end=907
+  _globals['_FRANCECONNECTIDENTITY']._serialized_start=910
+  _globals['_FRANCECONNECTIDENTITY']._serialized_end=1079
+  _globals['_IDENTITYSERVICE']._serialized_start=1082
+  _globals['_IDENTITYSERVICE']._serialized_end=2076
 # @@protoc_insertion_point(module_scope)

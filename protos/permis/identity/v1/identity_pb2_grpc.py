@@ -54,6 +54,41 @@ class IdentityServiceStub:
                 request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Account.FromString,
                 _registered_method=True)
+        self.FindAccount = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/FindAccount',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.FindAccountRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Account.FromString,
+                _registered_method=True)
+        self.RegisterAccount = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/RegisterAccount',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.CreateAccountRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+                _registered_method=True)
+        self.ActivateAccount = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/ActivateAccount',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.ActivateAccountRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Session.FromString,
+                _registered_method=True)
+        self.LogOut = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/LogOut',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.LogOutRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/RequestPasswordReset',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/ResetPassword',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+                _registered_method=True)
+        self.SignInWithFranceConnect = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/SignInWithFranceConnect',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.FranceConnectIdentity.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Session.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -86,6 +121,55 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindAccount(self, request, context):
+        """The account of an email (operators: support service). NOT_FOUND if none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterAccount(self, request, context):
+        """The public sign-up (notice: étape préalable): a pending account without password and
+        an activation email. Always accepted, whether or not the email is known (no probing).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateAccount(self, request, context):
+        """Activation link: chooses the password, activates, logs in, and emails the identifier.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogOut(self, request, context):
+        """Revokes the session of this token; VerifySession refuses it afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Emails a single-use reset link if the email belongs to an active account; always accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignInWithFranceConnect(self, request, context):
+        """Links or creates the account of a FranceConnect identity (validated by the caller).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +192,41 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetAccount,
                     request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.FromString,
                     response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Account.SerializeToString,
+            ),
+            'FindAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindAccount,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.FindAccountRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Account.SerializeToString,
+            ),
+            'RegisterAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterAccount,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.CreateAccountRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.SerializeToString,
+            ),
+            'ActivateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateAccount,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.ActivateAccountRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Session.SerializeToString,
+            ),
+            'LogOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogOut,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.LogOutRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.SerializeToString,
+            ),
+            'SignInWithFranceConnect': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignInWithFranceConnect,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.FranceConnectIdentity.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Session.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +337,195 @@ class IdentityService:
             '/permis.identity.v1.IdentityService/GetAccount',
             permis_dot_identity_dot_v1_dot_identity__pb2.GetAccountRequest.SerializeToString,
             permis_dot_identity_dot_v1_dot_identity__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/FindAccount',
+            permis_dot_identity_dot_v1_dot_identity__pb2.FindAccountRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/RegisterAccount',
+            permis_dot_identity_dot_v1_dot_identity__pb2.CreateAccountRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/ActivateAccount',
+            permis_dot_identity_dot_v1_dot_identity__pb2.ActivateAccountRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/LogOut',
+            permis_dot_identity_dot_v1_dot_identity__pb2.LogOutRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/RequestPasswordReset',
+            permis_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/ResetPassword',
+            permis_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Accepted.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignInWithFranceConnect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/SignInWithFranceConnect',
+            permis_dot_identity_dot_v1_dot_identity__pb2.FranceConnectIdentity.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.Session.FromString,
             options,
             channel_credentials,
             insecure,
