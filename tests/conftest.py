@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.local import processes
+from services.common.payload_codec import data_converter
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PERMIS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -68,7 +68,7 @@ def temporal_server(infra_dir: Path) -> Iterator[processes.ChildProcess]:
 @pytest.fixture(scope="session")
 async def temporal_client(temporal_server: processes.ChildProcess) -> Client:
     return await Client.connect(
-        f"127.0.0.1:{temporal_server.ports['grpc']}", data_converter=pydantic_data_converter
+        f"127.0.0.1:{temporal_server.ports['grpc']}", data_converter=data_converter()
     )
 
 
@@ -81,7 +81,7 @@ async def temporal_env(temporal_client: Client) -> AsyncIterator[WorkflowEnviron
 @pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         test_server_existing_path=processes.binary("temporal-test-server"),
     )
     try:

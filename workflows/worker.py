@@ -16,7 +16,6 @@ import sys
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from services.common.clients import ServiceClients
@@ -25,10 +24,13 @@ from services.common.observability import (
     temporal_interceptors,
     temporal_runtime,
 )
+from services.common.payload_codec import data_converter
 from services.common.settings import Settings
 from workflows.activities import JourneyActivities
 from workflows.delivery import TitleDeliveryWorkflow
 from workflows.inscription import InscriptionWorkflow
+from workflows.retention import RetentionPurgeWorkflow
+from workflows.retention_activities import RetentionActivities, ensure_retention_schedule
 from workflows.title import TitleWorkflow
 
 # Every workflow the worker runs (the replay test replays histories of each).
@@ -47,8 +49,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=list(WORKFLOWS),
-        activities=activities.all(),
+        workflows=[*WORKFLOWS, RetentionPurgeWorkflow],  # retention: the daily purge
+        activities=[*activities.all(), *RetentionActivities(client, clients).all()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
@@ -60,7 +62,7 @@ async def connect(settings: Settings) -> Client:
             return await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(settings),
                 interceptors=temporal_interceptors(),
                 runtime=temporal_runtime(settings),  # SDK metrics on metrics_port
             )
@@ -105,6 +107,7 @@ async def serve(settings: Settings) -> None:
     client = await connect(settings)
     clients = ServiceClients(settings)
     worker = build_worker(client, settings, clients)
+    await ensure_retention_schedule(client, settings)  # idempotent: created or updated
     log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
     try:
         await run_until_signalled(worker)

@@ -131,7 +131,7 @@ def wait_until(
 
 
 def start_temporal(
-    data_dir: Path, log_dir: Path, port: int = 7233, ui_port: int = 8233
+    data_dir: Path, log_dir: Path, port: int = 7233, ui_port: int = 8233, codec_endpoint: str = ""
 ) -> ChildProcess:
     """The Temporal dev server with a SQLite file, the UI, and our search attributes."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -146,6 +146,8 @@ def start_temporal(
     ]
     for key in SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", f"{key.name}=Keyword"]
+    if codec_endpoint:  # the UI decodes payloads through our codec server
+        argv += ["--ui-codec-endpoint", codec_endpoint]
     child = spawn("temporal", argv, log_dir, ports={"grpc": port, "ui": ui_port})
     wait_until(lambda: port_open(port) and port_open(ui_port), child, 90, "frontend and UI ports")
     return child
@@ -183,7 +185,9 @@ def start_s3(
         binary("weed"), "server",
         "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-dir={data_dir}",
-        "-volume.max=4", "-master.volumeSizeLimitMB=256",
+        # Every bucket takes a few volumes: leave room for the tests' buckets, keep them small.
+        "-volume.max=64",
+        "-master.volumeSizeLimitMB=64",
         f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
         f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
         f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",

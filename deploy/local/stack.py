@@ -33,11 +33,11 @@ from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from deploy.healthcheck import grpc_serving, http_ok
 from deploy.local import processes
 from deploy.local.processes import ChildProcess
+from services.common.payload_codec import data_converter
 from services.common.settings import SERVICE_NAMES, ServiceName, Settings
 
 HOST = "127.0.0.1"
@@ -48,6 +48,9 @@ T = TypeVar("T")
 # metadata subscriptions, so it gets a short grace; the rest finish in-flight work.
 STOP_GRACE = {"s3": 3.0}
 DEFAULT_STOP_GRACE = 15.0
+# Our processes that serve Prometheus metrics, each on its own port (PERMIS_METRICS_PORT).
+METRICS_PROCESSES: tuple[str, ...] = (*SERVICE_NAMES, "worker", "gateway")
+DEFAULT_METRICS_PORTS: dict[str, int] = {n: 9101 + i for i, n in enumerate(METRICS_PROCESSES)}
 
 
 class StackError(RuntimeError):
@@ -79,12 +82,24 @@ class StackPorts:
     services: Mapping[ServiceName, int] = field(
         default_factory=lambda: {n: port_of(_default(f"{n}_address")) for n in SERVICE_NAMES}
     )
+    # Prometheus /metrics of each of our processes (services, worker, gateway).
+    metrics: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
+    codec_server: int = _default("codec_server_port")
 
     @classmethod
     def free(cls) -> StackPorts:
         """Ports nobody uses right now, so tests run beside a developer's ``make run``."""
         free = processes.free_port
-        return cls(free(), free(), free(), free(), free(), {n: free() for n in SERVICE_NAMES})
+        return cls(
+            free(),
+            free(),
+            free(),
+            free(),
+            free(),
+            {n: free() for n in SERVICE_NAMES},
+            {n: free() for n in METRICS_PROCESSES},
+            codec_server=free(),
+        )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -142,11 +157,17 @@ class LocalStack:
             "smtp_port": ports.smtp,
             "gateway_host": HOST,
             "gateway_port": ports.gateway,
+            "codec_server_host": HOST,
+            "codec_server_port": ports.codec_server,
             **{f"{name}_address": f"{HOST}:{port}" for name, port in ports.services.items()},
         }
         # Overrides win; everything below reads addresses back from these Settings.
         self.settings = Settings(**{**values, **overrides})
+        self.metrics_ports: dict[str, int] = dict(ports.metrics)
         self.gateway_url = f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
+        from deploy.local.demo import register_mail_dir  # lazy: demo imports the stubs
+
+        register_mail_dir(self.gateway_url, self.mail_dir)  # new_candidate reads links there
         self.temporal_client: Client | None = None
         self._layers: list[list[ChildProcess]] = []  # in start order; stopped in reverse
 
@@ -168,6 +189,10 @@ class LocalStack:
         return self.settings.temporal_ui_url
 
     @property
+    def codec_server_url(self) -> str:
+        return f"http://{self.settings.codec_server_host}:{self.settings.codec_server_port}"
+
+    @property
     def s3_port(self) -> int:
         return port_of(self.settings.s3_endpoint)
 
@@ -178,6 +203,10 @@ class LocalStack:
     def child_env(self) -> dict[str, str]:
         return {**settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
 
+    def metrics_url(self, process: str) -> str:
+        """The Prometheus endpoint of one of our processes (a service name, worker, gateway)."""
+        return f"http://{self.settings.metrics_host}:{self.metrics_ports[process]}/metrics"
+
     def ports_needed(self, until: Part = "gateway") -> list[tuple[str, int]]:
         parts = PARTS[: PARTS.index(until) + 1]
         needed: list[tuple[str, int]] = []
@@ -185,6 +214,7 @@ class LocalStack:
             needed += [
                 ("Temporal", port_of(self.temporal_address)),
                 ("l'interface Temporal", port_of(self.temporal_ui_url)),
+                ("le serveur de codec", self.settings.codec_server_port),
                 ("S3", self.s3_port),
                 ("SMTP", self.settings.smtp_port),
             ]
@@ -194,6 +224,14 @@ class LocalStack:
             ]
         if "gateway" in parts:
             needed.append(("la passerelle", self.settings.gateway_port))
+        for process in ("services", "worker", "gateway"):
+            if process in parts:
+                names = SERVICE_NAMES if process == "services" else (process,)
+                needed += [
+                    (f"les métriques de {n}", self.metrics_ports[n])
+                    for n in names
+                    if n in self.metrics_ports
+                ]
         return needed
 
     def check_ports_free(self, until: Part = "gateway") -> None:
@@ -222,7 +260,7 @@ class LocalStack:
             raise
 
     async def start_infrastructure(self) -> None:
-        for name in ("temporal", "s3", "mail", *SERVICE_NAMES, "worker", "gateway"):
+        for name in ("temporal", "codec_server", "s3", "mail", *SERVICE_NAMES, "worker", "gateway"):
             (self.log_dir / f"{name}.log").unlink(missing_ok=True)  # each run's logs are its own
         settings = self.settings
         await self._start_blocking(
@@ -232,12 +270,13 @@ class LocalStack:
                 self.log_dir,
                 port_of(settings.temporal_address),
                 port_of(settings.temporal_ui_url),
+                codec_endpoint=self.codec_server_url,
             ),
         )
         self.temporal_client = await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings),
         )
         await self._start_blocking(
             "S3",
@@ -252,6 +291,12 @@ class LocalStack:
         await self._start_blocking(
             "le puits à courriels",
             lambda: processes.start_mail_sink(self.mail_dir, self.log_dir, settings.smtp_port),
+        )
+        # The Temporal UI reads payloads through it (operator's bearer token).
+        codec = self._spawn("codec_server", "-m", "services.codec_server")
+        self._layers.append([codec])
+        await self._wait_ready(
+            [(codec, _bind(http_ok, f"{self.codec_server_url}/healthz"), "/healthz")]
         )
 
     async def start_services(self) -> None:
@@ -297,7 +342,10 @@ class LocalStack:
         return any(p.last_access_time.ToSeconds() >= since - 1 for p in response.pollers)
 
     def _spawn(self, name: str, *args: str) -> ChildProcess:
-        return processes.spawn(name, [sys.executable, *args], self.log_dir, env=self.child_env())
+        env = self.child_env()
+        if name in self.metrics_ports:  # each child its own metrics port
+            env["PERMIS_METRICS_PORT"] = str(self.metrics_ports[name])
+        return processes.spawn(name, [sys.executable, *args], self.log_dir, env=env)
 
     async def _start_blocking(self, what: str, start: Callable[[], ChildProcess]) -> None:
         """Run a blocking ``processes.start_*`` in a thread, keeping its child for stop()."""
@@ -373,12 +421,20 @@ class LocalStack:
         rows = [
             ("Interface Temporal", self.temporal_ui_url),
             ("Temporal (gRPC)", self.temporal_address),
+            (
+                "Serveur de codec",
+                f"{self.codec_server_url} (Authorization: Bearer $PERMIS_CODEC_SERVER_TOKEN)",
+            ),
             ("Passerelle (API)", f"{self.gateway_url}/docs"),
             ("S3 (SeaweedFS)", f"http://{self.settings.s3_endpoint}"),
             ("SMTP", f"{self.settings.smtp_host}:{self.settings.smtp_port}"),
             ("Courriels reçus", str(self.mail_dir)),
             ("Journaux", str(self.log_dir)),
             ("Services gRPC", services),
+            (
+                "Métriques (Prometheus)",
+                ", ".join(f"{n} {self.metrics_url(n)}" for n in self.metrics_ports),
+            ),
             # The printer and the post are outside partners: simulated on demand (the
             # demo plays them in-process, card by card).
             (

@@ -3,13 +3,18 @@ link lives, and the papers it produces itself, the attestation d'inscription and
 récépissé de dépôt (rendered in memory, no I/O).
 
 The type of a file is read from its first bytes, never from its name or from the
-content type the browser sent: a renamed executable stays refused.
+content type the browser sent: a renamed executable stays refused. Its structure is
+then checked cheaply, by hand and without decoding anything (see ``check_structure``):
+a truncated PDF or PNG, a JPEG without a frame header, or an image whose declared
+dimensions exceed ``MAX_IMAGE_SIDE`` / ``MAX_IMAGE_PIXELS`` is refused before any
+byte is stored.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -49,6 +54,25 @@ MAX_URL_TTL_SECONDS = 3600
 MAX_FILENAME_CHARS = 120
 
 _UNSAFE_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+# Characters that look like a slash or a backslash, or that reorder/hide text (bidi
+# overrides turn "photo\u202egpj.exe" into what reads as "photoexe.jpg").
+_LOOKALIKE_SEPARATORS = frozenset("\u2044\u2215\u29f8\u29f9\ufe68\uff0f\uff3c")
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+# Images are refused on their declared size, read from the header, never decoded: a
+# 50,000 x 50,000 PNG of one colour is a few kilobytes that would take 7.5 GB to open.
+MAX_IMAGE_SIDE = 10_000
+MAX_IMAGE_PIXELS = 40_000_000
+# A PDF ends with "startxref <offset> %%EOF"; a few bytes of junk after it are common.
+PDF_TAIL_BYTES = 1024
+_STARTXREF = re.compile(rb"startxref\s+(\d{1,12})\s+%%EOF")
+_XREF_AT = re.compile(rb"\s*(?:xref\b|\d{1,10}\s+\d{1,5}\s+obj\b)")
+# Producers that miscount line ends point a few bytes off; readers tolerate it, so do we.
+_XREF_SLACK = 16
+_PNG_IEND = b"IEND\xaeB`\x82"
+# JPEG start-of-frame markers (C0-CF except DHT C4, JPG C8, DAC CC) hold the dimensions.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 NEPH_PATTERN = re.compile(r"^\d{12}$")
 
 
@@ -74,6 +98,98 @@ def check_upload(content: bytes, max_bytes: int) -> str:
     if content_type is None:
         raise PermisError(ErrorCode.UNSUPPORTED_FILE_TYPE)
     return content_type
+
+
+def check_structure(content: bytes, content_type: str) -> None:
+    """Refuses a file whose type is right but whose body is not usable.
+
+    Checked by hand, without pypdf or Pillow at run time (DECISIONS: « Hostile
+    uploads »): a PDF must end with its ``startxref``/``%%EOF`` trailer and the offset
+    must point at a cross-reference table or stream; a PNG must start with its IHDR
+    and keep its IEND; a JPEG must carry a frame header (SOF) before its scan data.
+    """
+    if content_type == PDF:
+        _check_pdf(content)
+    elif content_type == PNG:
+        _check_image_size(*_png_size(content))
+    elif content_type == JPEG:
+        _check_image_size(*_jpeg_size(content))
+
+
+def _corrupted(detail: str) -> PermisError:
+    return PermisError(ErrorCode.CORRUPTED_FILE, details={"reason": detail})
+
+
+def _check_pdf(content: bytes) -> None:
+    tail = content[-PDF_TAIL_BYTES:]
+    matches = list(_STARTXREF.finditer(tail))
+    if not matches:
+        raise _corrupted("pdf_trailer_missing")
+    offset = int(matches[-1].group(1))
+    if offset >= len(content):
+        raise _corrupted("pdf_xref_offset")
+    start = max(offset - _XREF_SLACK, 0)
+    window = content[start : offset + _XREF_SLACK + 32]
+    if not any(_XREF_AT.match(window, i) for i in range(min(len(window), 2 * _XREF_SLACK))):
+        raise _corrupted("pdf_xref_missing")
+
+
+def _png_size(content: bytes) -> tuple[int, int]:
+    # Signature (8), then the IHDR chunk: length 13, "IHDR", width, height, ...
+    if len(content) < 33 or content[12:16] != b"IHDR" or content[8:12] != b"\x00\x00\x00\r":
+        raise _corrupted("png_header")
+    width, height = struct.unpack(">II", content[16:24])
+    if width == 0 or height == 0:
+        raise _corrupted("png_header")
+    _check_image_size(width, height)  # before looking further: the size is what matters
+    if _PNG_IEND not in content[-PDF_TAIL_BYTES:]:
+        raise _corrupted("png_truncated")
+    return width, height
+
+
+def _jpeg_size(content: bytes) -> tuple[int, int]:
+    """Width and height from the first SOF segment, walking the marker segments.
+
+    The end (EOI) is not required: phones append data after it (motion photos)."""
+    position, end = 2, len(content)
+    while position < end:
+        if content[position] != 0xFF:
+            raise _corrupted("jpeg_marker")
+        while position < end and content[position] == 0xFF:  # fill bytes
+            position += 1
+        if position >= end:
+            break
+        marker = content[position]
+        position += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD9, 0xDA):  # EOI or start of scan before any frame header
+            break
+        if position + 2 > end:
+            break
+        (length,) = struct.unpack(">H", content[position : position + 2])
+        if length < 2:
+            raise _corrupted("jpeg_marker")
+        if marker in _JPEG_SOF:
+            if position + 7 > end:
+                break
+            height, width = struct.unpack(">HH", content[position + 3 : position + 7])
+            if width == 0 or height == 0:
+                raise _corrupted("jpeg_frame")
+            return width, height
+        position += length
+    raise _corrupted("jpeg_frame")
+
+
+def _check_image_size(width: int, height: int) -> None:
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+        raise PermisError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"L'image est trop grande ({width} x {height} pixels) : "
+            f"{MAX_IMAGE_SIDE} pixels de côté et {MAX_IMAGE_PIXELS // 1_000_000} "
+            "mégapixels au plus.",
+            {"width": str(width), "height": str(height)},
+        )
 
 
 def check_request_number(request_number: str) -> str:
@@ -104,7 +220,15 @@ def sanitise_filename(filename: str, content_type: str) -> str:
     """
     extension = EXTENSIONS[content_type]
     name = PureWindowsPath(filename.replace("/", "\\")).name  # drops C:\, ../ and dirs
+    if len(name) > 4 * MAX_FILENAME_CHARS:  # the stem is cut anyway; keep the extension
+        name = name[: 2 * MAX_FILENAME_CHARS] + name[-2 * MAX_FILENAME_CHARS :]
     name = unicodedata.normalize("NFC", name)
+    name = "".join(
+        "_"
+        if c in _LOOKALIKE_SEPARATORS or unicodedata.category(c) in _HIDDEN_CATEGORIES
+        else c
+        for c in name
+    )
     name = _UNSAFE_FILENAME_CHARS.sub("_", name).strip().lstrip(".").strip()
     stem = name
     if name.lower().endswith(extension) or (

@@ -29,6 +29,7 @@ from services.documents import rules
 from services.documents.storage import (
     DocumentRow,
     ObjectStore,
+    PurgeRow,
     find_generated,
     get_document,
     insert_document,
@@ -120,6 +121,7 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
         rules.check_uploadable_kind(request.kind)
         content = bytes(request.content)
         content_type = rules.check_upload(content, self.max_upload_bytes)
+        rules.check_structure(content, content_type)
         row = new_row(
             request_number=request.request_number,
             kind=request.kind,
@@ -268,6 +270,44 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
     async def _generated(self, request_number: str, kind: str) -> DocumentRow | None:
         async with self.sessionmaker() as session:
             return await find_generated(session, request_number, kind)
+
+    async def PurgeRequestDocuments(
+        self,
+        request: documents_pb2.PurgeRequestDocumentsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> documents_pb2.PurgeRequestDocumentsResponse:
+        """Retention: every document of the request goes, bytes first, then its row (a
+        failure leaves the row, so a retry finds it again); then the purge log."""
+        rules.check_request_number(request.request_number)
+        async with self.sessionmaker() as session:
+            rows = await list_documents(session, request.request_number)
+        for row in rows:
+            await self.objects.remove(row.object_key)  # a missing object is no error
+            async with self.sessionmaker.begin() as session:
+                current = await get_document(session, row.id)
+                if current is not None:
+                    await session.delete(current)
+        now = datetime.now(UTC)
+        try:
+            async with self.sessionmaker.begin() as session:
+                logged = await session.get(PurgeRow, request.request_number)
+                already = logged is not None
+                if logged is None:
+                    logged = PurgeRow(
+                        request_number=request.request_number, deleted=len(rows), purged_at=now
+                    )
+                    session.add(logged)
+                else:
+                    logged.deleted += len(rows)
+                purged_at = logged.purged_at
+        except IntegrityError as error:  # a concurrent purge logged it first
+            if not is_unique_violation(error):
+                raise
+            already, purged_at = True, now
+        log.info("purged %d documents of %s", len(rows), request.request_number)
+        return documents_pb2.PurgeRequestDocumentsResponse(
+            deleted=len(rows), already_purged=already, purged_at=purged_at.isoformat()
+        )
 
 
 def definition(servicer: DocumentServicer) -> ServiceDefinition:

@@ -9,41 +9,29 @@ import asyncio
 import io
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import urllib3
 from minio import Minio
 from minio.error import S3Error
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, String, TypeDecorator, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    String,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.db import UtcDateTime
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on both backends (SQLite would otherwise hand back naive ones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -75,6 +63,15 @@ Index(
     sqlite_where=DocumentRow.generated,
     postgresql_where=DocumentRow.generated,
 )
+
+
+class PurgeRow(Base):
+    """Retention's purge log: the request's documents are gone (how many, and when)."""
+
+    __tablename__ = "document_purges"
+    request_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    deleted: Mapped[int] = mapped_column(Integer)
+    purged_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # ---- queries -------------------------------------------------------------------------

@@ -131,7 +131,10 @@ def test_the_command_refuses_a_busy_default_port(tmp_path: Path) -> None:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "deploy.local.stack", "demo", "--data-dir", str(tmp_path)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         holder.close()
@@ -171,7 +174,11 @@ async def test_grpc_health_check_reads_the_standard_health_service() -> None:
         assert await grpc_serving(address)
         assert not await grpc_serving(address, service="permis.nope.v1.Nothing")
         command = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "deploy.healthcheck", address, cwd=REPO_ROOT,
+            sys.executable,
+            "-m",
+            "deploy.healthcheck",
+            address,
+            cwd=REPO_ROOT,
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await command.communicate()
@@ -197,7 +204,9 @@ async def test_worker_readiness_needs_a_recent_poller(
     stack.temporal_client = temporal_client
     assert not await stack.task_queue_polled()
     worker = Worker(
-        temporal_client, task_queue=queue, workflows=[Idle],
+        temporal_client,
+        task_queue=queue,
+        workflows=[Idle],
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     async with worker:
@@ -214,7 +223,7 @@ async def test_infrastructure_starts_wired_and_stops_without_orphans(tmp_path: P
     stack = LocalStack(tmp_path, StackPorts.free())
     await stack.start(until="infrastructure")
     try:
-        assert [c.name for c in stack.children] == ["temporal", "s3", "mail"]
+        assert [c.name for c in stack.children] == ["temporal", "s3", "mail", "codec_server"]
         pgids = {child.process.pid for child in stack.children}  # each child leads its group
         assert stack.temporal_client is not None
         registered = await stack.temporal_client.operator_service.list_search_attributes(
@@ -222,8 +231,9 @@ async def test_infrastructure_starts_wired_and_stops_without_orphans(tmp_path: P
         )
         assert {key.name for key in SEARCH_ATTRIBUTES} <= set(registered.custom_attributes)
         settings = stack.settings
-        s3 = Minio(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
-                   secure=False)
+        s3 = Minio(
+            settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, secure=False
+        )
         assert isinstance(s3.list_buckets(), list)
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = "a@x.fr", "b@x.fr", "Essai"
@@ -256,7 +266,15 @@ async def test_the_whole_stack_starts_healthy_and_stops_without_orphans(tmp_path
     stack = LocalStack(tmp_path, StackPorts.free())
     async with stack:
         names = [c.name for c in stack.children]
-        assert names == ["temporal", "s3", "mail", *SERVICE_NAMES, "worker", "gateway"]
+        assert names == [
+            "temporal",
+            "s3",
+            "mail",
+            "codec_server",
+            *SERVICE_NAMES,
+            "worker",
+            "gateway",
+        ]
         pgids = {child.process.pid for child in stack.children}
         for name in SERVICE_NAMES:
             assert await grpc_serving(stack.settings.address_of(name))

@@ -22,7 +22,6 @@ from minio import Minio
 from pypdf import PdfReader
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from deploy.local import samples
 from deploy.local.demo import (
@@ -37,6 +36,7 @@ from deploy.local.demo import (
 )
 from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from services.common.payload_codec import data_converter
 from services.common.settings import SERVICE_NAMES
 from workflows import ids
 from workflows.models import DocumentKind, RequestView
@@ -53,7 +53,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
 @pytest.fixture(scope="module")
 async def temporal(stack: LocalStack) -> Client:
     return await Client.connect(
-        stack.settings.temporal_address, data_converter=pydantic_data_converter
+        stack.settings.temporal_address, data_converter=data_converter(stack.settings)
     )
 
 

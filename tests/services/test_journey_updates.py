@@ -22,6 +22,7 @@ from services.common.journey_updates import (
     TemporalJourneyUpdater,
     connect_temporal,
 )
+from services.common.payload_codec import data_converter
 from services.common.settings import Settings
 
 TASK_QUEUE = f"journey-updates-tests-{uuid.uuid4().hex[:8]}"
@@ -186,4 +187,4 @@ async def test_connect_temporal_waits_then_gives_up_or_connects(
 
     running = Settings(temporal_address=f"127.0.0.1:{temporal_server.ports['grpc']}")
     client = await connect_temporal(running, wait_seconds=5)
-    assert client.data_converter is pydantic_data_converter
+    assert client.data_converter is data_converter(running)

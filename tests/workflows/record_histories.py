@@ -33,10 +33,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.local import processes
+from services.common.payload_codec import data_converter
 from tests.workflows.inscription_scenarios import (
     FakeServices,
     Handle,
@@ -328,7 +328,7 @@ async def delivery_histories(names: list[str]) -> dict[str, str]:
     if not names:
         return {}
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         test_server_existing_path=processes.binary("temporal-test-server"),
     )
     try:
@@ -348,7 +348,7 @@ async def delivery_histories(names: list[str]) -> dict[str, str]:
 
 async def abandoned_with_email() -> str:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         test_server_existing_path=processes.binary("temporal-test-server"),
     )
     try:
@@ -405,7 +405,7 @@ async def main(names: list[str]) -> None:
         )
         try:
             client = await Client.connect(
-                f"127.0.0.1:{server.ports['grpc']}", data_converter=pydantic_data_converter
+                f"127.0.0.1:{server.ports['grpc']}", data_converter=data_converter()
             )
             for path in await record(client, HISTORIES, names):
                 print(f"wrote {path.relative_to(Path.cwd())}")

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from services.common.errors import ErrorCode
 from tests.workflows.inscription_scenarios import (
@@ -270,15 +269,16 @@ async def test_verdict_refused_outside_the_pre_check_and_after_a_decision(
 # ---- reminder and escalation ---------------------------------------------------------
 
 
-async def timer_summaries(handle: Handle) -> list[str]:
+async def timer_summaries(handle: Handle, client: Client) -> list[str]:
+    """The timers' summaries as the UI shows them (decoded: payloads are encrypted)."""
     history = await handle.fetch_history()
-    converter = pydantic_data_converter.payload_converter
-    return [
-        converter.from_payload(event.user_metadata.summary, str)
+    summaries = [
+        event.user_metadata.summary
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED
         and event.user_metadata.HasField("summary")
     ]
+    return list(await client.data_converter.decode(summaries, [str] * len(summaries)))
 
 
 async def test_reminder_then_escalation_then_a_decision(temporal_client: Client) -> None:
@@ -307,7 +307,7 @@ async def test_reminder_then_escalation_then_a_decision(temporal_client: Client)
         assert reminder.view.request_number == result.request_number
     # Reminders go to the DDT, not to the candidate.
     assert all(".ddt-reminder" not in key for key in fake.email_keys())
-    summaries = await timer_summaries(handle)
+    summaries = await timer_summaries(handle, temporal_client)
     assert "Relance de la DDT si aucune décision sous 1 seconde" in summaries
     assert any(summary.startswith("Escalade si aucune décision") for summary in summaries)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from services.common.payload_codec import data_converter
 from tests.workflows.record_histories import (
     ABANDONED,
     DELIVERY_SCENARIOS,
@@ -98,6 +98,6 @@ def test_history_took_the_expected_branches(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(HISTORIES))
 async def test_history_replays(name: str) -> None:
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=data_converter())
     result = await replayer.replay_workflow(history(name))
     assert result.replay_failure is None

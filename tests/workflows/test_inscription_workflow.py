@@ -7,11 +7,11 @@ from datetime import date
 
 import temporalio.api.sdk.v1
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from services.common.errors import ErrorCode
+from services.common.payload_codec import data_converter
 from tests.workflows.inscription_scenarios import (
     NEPH,
     FakeServices,
@@ -89,7 +89,7 @@ async def test_happy_path_to_accepted(temporal_client: Client) -> None:
 
     # The history this run wrote replays on the current code.
     history = await handle.fetch_history()
-    replayer = Replayer(workflows=[InscriptionWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[InscriptionWorkflow], data_converter=data_converter())
     await replayer.replay_workflow(history)
 
 

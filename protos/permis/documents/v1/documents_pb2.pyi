@@ -143,3 +143,19 @@ class RenderAttestationRequest(_message.Message):
     decided_at: str
     owner_account_id: str
     def __init__(self, request_number: _Optional[str] = ..., neph: _Optional[str] = ..., family_name: _Optional[str] = ..., given_names: _Optional[str] = ..., birth_date: _Optional[str] = ..., birth_place: _Optional[str] = ..., category: _Optional[str] = ..., department: _Optional[str] = ..., address_line: _Optional[str] = ..., decided_at: _Optional[str] = ..., owner_account_id: _Optional[str] = ...) -> None: ...
+
+class PurgeRequestDocumentsRequest(_message.Message):
+    __slots__ = ("request_number",)
+    REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    request_number: str
+    def __init__(self, request_number: _Optional[str] = ...) -> None: ...
+
+class PurgeRequestDocumentsResponse(_message.Message):
+    __slots__ = ("deleted", "already_purged", "purged_at")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PURGED_FIELD_NUMBER: _ClassVar[int]
+    PURGED_AT_FIELD_NUMBER: _ClassVar[int]
+    deleted: int
+    already_purged: bool
+    purged_at: str
+    def __init__(self, deleted: _Optional[int] = ..., already_purged: _Optional[bool] = ..., purged_at: _Optional[str] = ...) -> None: ...

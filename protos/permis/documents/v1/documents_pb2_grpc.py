@@ -74,6 +74,11 @@ class DocumentServiceStub:
                 request_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.RenderReceiptRequest.SerializeToString,
                 response_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.Document.FromString,
                 _registered_method=True)
+        self.PurgeRequestDocuments = channel.unary_unary(
+                '/permis.documents.v1.DocumentService/PurgeRequestDocuments',
+                request_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.PurgeRequestDocumentsRequest.SerializeToString,
+                response_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.PurgeRequestDocumentsResponse.FromString,
+                _registered_method=True)
 
 
 class DocumentServiceServicer:
@@ -136,6 +141,15 @@ class DocumentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeRequestDocuments(self, request, context):
+        """Retention: deletes every document of an ended request (bytes, then rows) and records
+        the purge in the purge log. Idempotent: repeating it deletes what is left (nothing)
+        and keeps the first purge's date.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DocumentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +192,11 @@ def add_DocumentServiceServicer_to_server(servicer, server):
                     servicer.RenderReceipt,
                     request_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.RenderReceiptRequest.FromString,
                     response_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.Document.SerializeToString,
+            ),
+            'PurgeRequestDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeRequestDocuments,
+                    request_deserializer=permis_dot_documents_dot_v1_dot_documents__pb2.PurgeRequestDocumentsRequest.FromString,
+                    response_serializer=permis_dot_documents_dot_v1_dot_documents__pb2.PurgeRequestDocumentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -396,6 +415,33 @@ class DocumentService:
             '/permis.documents.v1.DocumentService/RenderReceipt',
             permis_dot_documents_dot_v1_dot_documents__pb2.RenderReceiptRequest.SerializeToString,
             permis_dot_documents_dot_v1_dot_documents__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeRequestDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.documents.v1.DocumentService/PurgeRequestDocuments',
+            permis_dot_documents_dot_v1_dot_documents__pb2.PurgeRequestDocumentsRequest.SerializeToString,
+            permis_dot_documents_dot_v1_dot_documents__pb2.PurgeRequestDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

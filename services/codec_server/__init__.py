@@ -1,0 +1,1 @@
+"""The Temporal codec server: lets an authorised operator read encrypted payloads."""
