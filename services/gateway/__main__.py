@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
+from services.common.observability import setup_process
 from services.common.settings import Settings
 from services.gateway.app import create_app
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level)
+    setup_process(settings, "gateway")
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=settings.log_level.lower(),
+        # JSON logs: uvicorn's loggers go through our root handler instead of its own.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
         timeout_graceful_shutdown=10,
     )
 

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from services.common.clients import ServiceClients
 from services.common.journey_updates import connect_temporal
+from services.common.observability import instrument_app
 from services.common.settings import Settings
 from services.gateway import problems
 from services.gateway.journeys import Journeys
@@ -40,6 +41,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    instrument_app(app)  # metrics, spans, request number
     app.include_router(accounts.router)
     app.include_router(requests.router)
     app.include_router(requirements.router)

@@ -7,15 +7,17 @@ same ``PermisError`` a gRPC service would raise.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.errors import ErrorCode, PermisError
@@ -66,6 +68,11 @@ KINDS: dict[Journey, JourneyKind] = {
 }
 
 
+# workflows.ids' alphabet for request numbers (Crockford base32): 32 letters, so a byte
+# modulo 32 is unbiased.
+_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
 class Journeys:
     def __init__(self, client: Client, settings: Settings) -> None:
         self._client = client
@@ -73,9 +80,60 @@ class Journeys:
         # Request number -> journey, learnt once: the number does not say which it is.
         self._journey_of: dict[str, Journey] = {}
 
-    async def start(self, journey: Journey, account_id: str, account_email: str) -> RequestView:
+    def keyed_request_number(
+        self, journey: Journey, account_id: str, key: str, now: datetime
+    ) -> str:
+        """The request number an Idempotency-Key stands for: YYMM, then 8 characters of
+        an HMAC (session secret) of account, journey and key, so a retry lands on the
+        same workflow id without any gateway database, and no one can aim at another
+        account's numbers."""
+        message = "\x00".join((account_id, journey.value, key)).encode()
+        digest = hmac.new(
+            self._settings.session_secret.encode(), message, hashlib.sha256
+        ).digest()
+        suffix = "".join(_NUMBER_ALPHABET[b % 32] for b in digest[:8])
+        return f"{now:%y%m}{suffix}"
+
+    async def start_once(
+        self, journey: Journey, account_id: str, account_email: str, key: str
+    ) -> tuple[RequestView, bool]:
+        """Start, or find again, the request of this Idempotency-Key: (view, created).
+
+        The number carries the month, so a retry just after midnight on the 1st also
+        looks for the one started the month before."""
+        now = datetime.now(UTC)
+        if now.day == 1:
+            previous = self.keyed_request_number(
+                journey, account_id, key, now - timedelta(days=1)
+            )
+            try:
+                return await self._replay(journey, previous, account_id), False
+            except PermisError as error:
+                if error.code is not ErrorCode.REQUEST_NOT_FOUND:
+                    raise
+        number = self.keyed_request_number(journey, account_id, key, now)
+        try:
+            return await self.start(journey, account_id, account_email, number), True
+        except WorkflowAlreadyStartedError:
+            # A concurrent or earlier call with the same key started it: that one it is.
+            return await self._replay(journey, number, account_id), False
+
+    async def _replay(self, journey: Journey, request_number: str, account_id: str) -> RequestView:
+        view = await self._query(KINDS[journey].workflow_id(request_number))
+        if view.account_id != account_id:  # an HMAC collision; never show someone else's
+            raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+        self._remember(request_number, journey)
+        return view
+
+    async def start(
+        self,
+        journey: Journey,
+        account_id: str,
+        account_email: str,
+        request_number: str | None = None,
+    ) -> RequestView:
         kind = KINDS[journey]
-        request_number = ids.new_request_number(datetime.now(UTC))
+        request_number = request_number or ids.new_request_number(datetime.now(UTC))
         start_input = (StartTitle if journey is Journey.TITLE else StartInscription)(
             request_number=request_number, account_id=account_id, account_email=account_email
         )

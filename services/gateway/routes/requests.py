@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Header, Response, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -69,12 +70,44 @@ class NewRequest(BaseModel):
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RequestView)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Clé choisie par le client (UUID par exemple) : renvoyer la même requête "
+        "avec la même clé rend la même demande, jamais une seconde.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RequestView,
+    responses={200: {"model": RequestView, "description": "Reprise : demande déjà créée"}},
+)
 async def start_request(
-    body: NewRequest, account: AccountDep, journeys: JourneysDep
+    body: NewRequest,
+    account: AccountDep,
+    journeys: JourneysDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    """Commence une nouvelle demande (« commencer la demande »)."""
-    return await journeys.start(body.journey, account.account_id, account.email)
+    """Commence une nouvelle demande (« commencer la demande »).
+
+    Avec un en-tête `Idempotency-Key`, une nouvelle tentative avec la même clé rend la
+    demande déjà créée (200) au lieu d'en créer une seconde (201)."""
+    if idempotency_key is None:
+        return await journeys.start(body.journey, account.account_id, account.email)
+    view, created = await journeys.start_once(
+        body.journey, account.account_id, account.email, idempotency_key
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return view
 
 
 @router.get("/{request_number}", response_model=RequestView)
@@ -274,8 +307,8 @@ async def download_document(
 ) -> Response:
     """Télécharge une pièce de la demande, ou l'attestation d'inscription."""
     view = await own_request(journeys, request_number, account.account_id)
-    known = {d.document_id for d in view.documents}
-    known |= {view.attestation_document_id, view.receipt_document_id}
+    generated = (view.attestation_document_id, view.receipt_document_id)
+    known = {d.document_id for d in view.documents} | {g for g in generated if g}
     if document_id not in known:
         raise PermisError(ErrorCode.DOCUMENT_NOT_FOUND)
     return await _document_response(clients, document_id)
@@ -316,10 +349,15 @@ async def _document_response(clients: ClientsDep, document_id: str) -> Response:
         documents_pb2.GetDocumentRequest(document_id=document_id),
     )
     filename = content.document.filename or f"{document_id}"
+    # Headers are Latin-1: an ASCII fallback, and the real name as RFC 6266 filename*.
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
     return Response(
         content=content.content,
         media_type=content.document.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{fallback}"; '
+            f"filename*=UTF-8''{quote(filename, safe='')}"
+        },
     )
 
 
@@ -334,7 +372,25 @@ async def summary(request_number: str, account: AccountDep, journeys: JourneysDe
 
 
 @router.post("/{request_number}/submit", response_model=RequestView)
-async def submit(request_number: str, account: AccountDep, journeys: JourneysDep) -> RequestView:
-    """Étape 7 : confirmation et envoi. Le code photo est alors consommé."""
-    view = await own_draft(journeys, request_number, account.account_id)
-    return await journeys.update(view, "submit")
+async def submit(
+    request_number: str,
+    account: AccountDep,
+    journeys: JourneysDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    """Étape 7 : confirmation et envoi. Le code photo est alors consommé.
+
+    Avec un en-tête `Idempotency-Key`, renvoyer une demande déjà envoyée rend son état
+    (200) au lieu de l'erreur `request_already_submitted`."""
+    view = await own_request(journeys, request_number, account.account_id)
+    if view.stage != Stage.DRAFT:
+        if idempotency_key is not None:
+            return view
+        raise PermisError(ErrorCode.REQUEST_ALREADY_SUBMITTED)
+    try:
+        return await journeys.update(view, "submit")
+    except PermisError as error:
+        # Two retries raced: the other one submitted it.
+        if idempotency_key is None or error.code is not ErrorCode.REQUEST_ALREADY_SUBMITTED:
+            raise
+        return await own_request(journeys, request_number, account.account_id)
