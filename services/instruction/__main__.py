@@ -1,58 +1,21 @@
-"""``python -m services.instruction``: the DDT queue on ``settings.instruction_address``."""
+"""``python -m services.instruction``: the DDT queue on ``settings.instruction_address``.
+
+It connects to Temporal at start-up (retrying while it starts), because decisions are
+delivered to the running journey; it asks the document service for download links.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import sys
-
-from services.common.clients import ServiceClients
-from services.common.grpc_server import serve
-from services.common.journey_updates import TemporalJourneyUpdater, connect_temporal
-from services.common.settings import Settings
+from services.common.service_main import Built, ServiceContext, run_service
 from services.instruction.server import build, definition
 
-log = logging.getLogger("services.instruction")
 
-
-async def main() -> None:
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level)
-    client = await connect_temporal(settings)
+async def build_definition(context: ServiceContext) -> Built:
+    updater = await context.journey_updater()
     # The channel to the document service connects lazily: it may start after us.
-    clients = ServiceClients(settings)
-    servicer, engine = await build(settings, TemporalJourneyUpdater(client), clients.documents)
-
-    async def stop() -> None:
-        await engine.dispose()
-        await clients.close()
-
-    await serve(
-        [definition(servicer)],
-        settings.address_of("instruction"),
-        max_message_bytes=settings.grpc_max_message_bytes,
-        grace_seconds=settings.grpc_shutdown_grace_seconds,
-        on_stop=stop,
-    )
-
-
-def run() -> None:
-    """Run, then leave with os._exit: a process that used a Temporal client can abort at
-    interpreter shutdown (temporalio/sdk-python#300), which would turn a clean stop into
-    exit code 134."""
-    code = 0
-    try:
-        asyncio.run(main())
-    except Exception:
-        log.exception("instruction service stopped on an error")
-        code = 1
-    finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    servicer, engine = await build(context.settings, updater, context.clients.documents)
+    return [definition(servicer)], [engine.dispose]
 
 
 if __name__ == "__main__":
-    run()
+    run_service("instruction", build_definition)

@@ -9,19 +9,17 @@ the journal saying who did what and when. A repeat that changes nothing writes n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     and_,
     bindparam,
     func,
@@ -30,10 +28,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.db import UtcDateTime
 from services.instruction.rules import NephSeries
 
 PENDING = "pending"
@@ -48,25 +46,6 @@ REMINDED = "reminded"
 # An examiner's result, in the journal of the inscription case that gave the NEPH.
 EXAM_PASSED = "exam_passed"
 EXAM_FAILED = "exam_failed"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on both backends (SQLite would otherwise hand back naive ones)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -361,9 +340,7 @@ async def case_with_neph(session: AsyncSession, neph: str) -> CaseRow | None:
 async def get_exam_result(
     session: AsyncSession, neph: str, category: str, exam_date: date
 ) -> ExamResultRow | None:
-    return await session.get(
-        ExamResultRow, (neph, category, exam_date), populate_existing=True
-    )
+    return await session.get(ExamResultRow, (neph, category, exam_date), populate_existing=True)
 
 
 async def exam_results(session: AsyncSession, neph: str) -> Sequence[ExamResultRow]:

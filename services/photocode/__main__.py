@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from services.common.grpc_server import serve
-from services.common.settings import Settings
+from services.common.service_main import Built, ServiceContext, run_service
 from services.photocode.server import build
 
 
-async def main() -> None:
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level)
-    definition, engine = await build(settings)
-    await serve(
-        [definition],
-        settings.address_of("photocode"),
-        max_message_bytes=settings.grpc_max_message_bytes,
-        grace_seconds=settings.grpc_shutdown_grace_seconds,
-        on_stop=engine.dispose,
-    )
+async def build_definition(context: ServiceContext) -> Built:
+    definition, engine = await build(context.settings)
+    return [definition], [engine.dispose]
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_service("photocode", build_definition)
