@@ -229,7 +229,11 @@ async def test_replicas_upgrading_together_all_succeed(database_url: str) -> Non
         pytest.skip("SQLite is single-host: no concurrent start-ups to serialise")
     replicas = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.common.migrations", service, "upgrade",
+            sys.executable,
+            "-m",
+            "services.common.migrations",
+            service,
+            "upgrade",
             cwd=ROOT,
             env=os.environ | {"PERMIS_DATABASE_URL": database_url},
             stdout=asyncio.subprocess.PIPE,

@@ -60,9 +60,11 @@ def test_series_are_distinct_unless_the_departments_share_one(
     assert (rules.neph_series(moment, first) == rules.neph_series(moment, second)) == same
 
 
-@given(moment=moments, department=departments, order=st.integers().filter(
-    lambda n: not 1 <= n <= rules.MAX_ORDER
-))
+@given(
+    moment=moments,
+    department=departments,
+    order=st.integers().filter(lambda n: not 1 <= n <= rules.MAX_ORDER),
+)
 def test_orders_outside_1_to_9999_are_exhaustion_never_a_longer_number(
     moment: datetime, department: str, order: int
 ) -> None:

@@ -110,7 +110,9 @@ class Production:
 
 @pytest.fixture
 async def production(
-    tmp_path: Path, temporal_client: Client, journey_worker: None  # noqa: F811
+    tmp_path: Path,
+    temporal_client: Client,
+    journey_worker: None,  # noqa: F811
 ) -> AsyncIterator[Production]:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'production.db'}")
     servicer, engine = await build(settings, TemporalJourneyUpdater(temporal_client))
@@ -191,8 +193,14 @@ async def test_a_card_shipped_again_gets_a_new_number_and_its_own_scenario(
     assert title.tracking_number == simulator.tracking_number(number, 2)
     assert title.tracking_number != simulator.tracking_number(number, 1)
     assert [line.split("|")[0] for line in await received_by(handle)] == [
-        "manufactured", "posted", "pickup_notice_left", "returned",
-        "resend_requested", "posted", "pickup_notice_left", "collected",
+        "manufactured",
+        "posted",
+        "pickup_notice_left",
+        "returned",
+        "resend_requested",
+        "posted",
+        "pickup_notice_left",
+        "collected",
     ]
 
 
@@ -210,7 +218,9 @@ async def test_a_scenario_the_card_cannot_follow_is_a_simulation_error(
     assert "avis de passage" in str(refused.value)
     with pytest.raises(SimulationError) as never_ordered:
         await play_partners(
-            production.address, new_request_number(datetime.now(UTC)), "delivered",
+            production.address,
+            new_request_number(datetime.now(UTC)),
+            "delivered",
             wait_for_title=0.5,
         )
     assert "commande" in str(never_ordered.value)
@@ -235,7 +245,9 @@ async def test_partners_wait_for_the_order_and_retry_through_an_outage(
 
     assert title.state == "delivered"
     assert [line.split("|")[0] for line in await received_by(handle)] == [
-        "manufactured", "posted", "delivered",
+        "manufactured",
+        "posted",
+        "delivered",
     ]
 
 
@@ -269,8 +281,15 @@ async def test_the_command_plays_one_card_and_says_where_it_is(production: Produ
     number, _ = await production.order()
 
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.partners.simulator",
-        "--production", production.address, "--request", number, "--scenario", "collected",
+        sys.executable,
+        "-m",
+        "deploy.partners.simulator",
+        "--production",
+        production.address,
+        "--request",
+        number,
+        "--scenario",
+        "collected",
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -284,9 +303,17 @@ async def test_the_command_plays_one_card_and_says_where_it_is(production: Produ
     assert (await production.get(number)).state == "delivered"
 
     refused = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.partners.simulator",
-        "--production", production.address, "--request", number, "--scenario", "returned",
-        "--pickup-wait", "0",
+        sys.executable,
+        "-m",
+        "deploy.partners.simulator",
+        "--production",
+        production.address,
+        "--request",
+        number,
+        "--scenario",
+        "returned",
+        "--pickup-wait",
+        "0",
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

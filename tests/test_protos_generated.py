@@ -23,7 +23,9 @@ def generated_files(root: Path) -> set[str]:
 def regenerate(generator: Path, out: Path) -> None:
     subprocess.run(
         [sys.executable, str(generator), "--out", str(out)],
-        check=True, capture_output=True, timeout=120,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
 

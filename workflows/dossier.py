@@ -78,9 +78,7 @@ def to_attestation_request(request: RenderAttestation) -> documents_pb2.RenderAt
         birth_place=civil.birth_place if civil else "",
         category=motif.category.value if motif else "",
         department=address.department if address else "",
-        address_line=(
-            f"{address.street}, {address.postal_code} {address.city}" if address else ""
-        ),
+        address_line=(f"{address.street}, {address.postal_code} {address.city}" if address else ""),
         decided_at=request.decided_at.isoformat(),
         owner_account_id=view.account_id,
     )

@@ -119,8 +119,7 @@ def confirmation(view: RequestView, to: str) -> EmailMessage:
         "Et maintenant ?",
         "1. Votre demande est transmise au Centre de Traitement et des Numérisations (CTN) "
         "pour un premier contrôle de forme.",
-        "2. Elle est ensuite instruite par le service instructeur de la DDT de votre "
-        "département.",
+        "2. Elle est ensuite instruite par le service instructeur de la DDT de votre département.",
         "3. Un courriel vous informera de la décision. Si votre demande est acceptée, vous "
         "pourrez télécharger votre attestation d'inscription depuis votre espace personnel.",
         "",

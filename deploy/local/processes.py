@@ -136,13 +136,21 @@ def start_temporal(
     """The Temporal dev server with a SQLite file, the UI, and our search attributes."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        binary("temporal"), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--db-filename", str(data_dir / "temporal.sqlite"),
-        "--log-level", "warn",
-        "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+        binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.sqlite"),
+        "--log-level",
+        "warn",
+        "--dynamic-config-value",
+        "frontend.enableUpdateWorkflowExecution=true",
     ]
     for key in SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", f"{key.name}=Keyword"]
@@ -175,24 +183,41 @@ def start_s3(
 ) -> ChildProcess:
     """SeaweedFS (master, volume, filer and S3 gateway in one process), every port explicit."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in (
-        "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc",
-        "metrics",
-    )}
+    ports = {
+        name: free_port()
+        for name in (
+            "master",
+            "master_grpc",
+            "volume",
+            "volume_grpc",
+            "filer",
+            "filer_grpc",
+            "s3_grpc",
+            "metrics",
+        )
+    }
     ports["s3"] = s3_port
     config = s3_identity_config(data_dir / "s3-identities.json", access_key, secret_key)
     argv = [
-        binary("weed"), "server",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        binary("weed"),
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
         f"-dir={data_dir}",
         # Every bucket takes a few volumes: leave room for the tests' buckets, keep them small.
         "-volume.max=64",
         "-master.volumeSizeLimitMB=64",
-        f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
-        f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
-        "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={ports['s3_grpc']}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={ports['master_grpc']}",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={ports['volume_grpc']}",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={ports['filer_grpc']}",
+        "-s3",
+        f"-s3.port={s3_port}",
+        f"-s3.port.grpc={ports['s3_grpc']}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-metricsPort={ports['metrics']}",
         f"-s3.config={config}",
         "-master.telemetry=false",

@@ -315,8 +315,9 @@ class Partners:
                         self._start(playing, title.request_number, 1, scenario)
                     for title in await self._all("posted"):
                         if not title.tracking_number and title.shipments > 1:
-                            self._start(playing, title.request_number, title.shipments,
-                                        resent_scenario)
+                            self._start(
+                                playing, title.request_number, title.shipments, resent_scenario
+                            )
                 except grpc.aio.AioRpcError as error:
                     log.warning("production service not reachable: %s", error.code().name)
                 with contextlib.suppress(TimeoutError):
@@ -432,8 +433,7 @@ async def _main(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         _print(
-            f"Partenaires simulés ({args.scenario}) sur {args.production} ;"
-            " Ctrl-C pour arrêter."
+            f"Partenaires simulés ({args.scenario}) sur {args.production} ; Ctrl-C pour arrêter."
         )
         await partners.watch(args.scenario, stop, resent_scenario=args.resent_scenario)
         return 0

@@ -161,9 +161,7 @@ def _downgrade(connection: Connection, service: str, revision: str) -> None:
 
 
 def _current(connection: Connection, service: str) -> str | None:
-    context = MigrationContext.configure(
-        connection, opts={"version_table": version_table(service)}
-    )
+    context = MigrationContext.configure(connection, opts={"version_table": version_table(service)})
     return context.get_current_revision()
 
 
@@ -235,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     new = actions.add_parser("revision", help="(developers) write a new revision file")
     new.add_argument("-m", "--message", required=True)
     new.add_argument(
-        "--autogenerate", action="store_true",
+        "--autogenerate",
+        action="store_true",
         help="compare the models with the database (which must be at head)",
     )
     return parser

@@ -154,9 +154,7 @@ def check_civil_status(civil: dossier_pb2.CivilStatus, on: date) -> list[Finding
                 )
             )
     if civil.sex.strip() and civil.sex.strip() not in ("F", "M"):
-        findings.append(
-            Finding("invalid_sex", "Le sexe doit être « F » ou « M ».", prefix + "sex")
-        )
+        findings.append(Finding("invalid_sex", "Le sexe doit être « F » ou « M ».", prefix + "sex"))
     for name in ("birth_country", "nationality"):
         value = getattr(civil, name).strip()
         if value and not COUNTRY_CODE.match(value):
@@ -339,9 +337,7 @@ def check_documents(dossier: dossier_pb2.Dossier, on: date) -> list[Finding]:
                 )
             )
         if document.size <= 0:
-            findings.append(
-                Finding("empty_document", "Une pièce justificative est vide.", field)
-            )
+            findings.append(Finding("empty_document", "Une pièce justificative est vide.", field))
     applicant = applicant_of(dossier, on)
     if applicant is not None:
         for kind in required_documents(applicant, on):
@@ -492,7 +488,8 @@ def agent_findings(raw: Iterable[tuple[str, str, str]]) -> list[Finding]:
             raise PermisError(
                 ErrorCode.INVALID_FIELD,
                 "Motif de non-conformité inconnu. Motifs possibles : "
-                + ", ".join(NON_COMPLIANCE_REASONS) + ".",
+                + ", ".join(NON_COMPLIANCE_REASONS)
+                + ".",
                 {"field": f"{where}.code", "value": code[:64]},
             )
         if not message and code in REASONS_NEEDING_A_MESSAGE:

@@ -93,7 +93,8 @@ def workflow_id_of(request: ctn_pb2.CheckDossierRequest) -> str:
     workflow_id = request.workflow_id.strip()
     if len(workflow_id) > MAX_WORKFLOW_ID_LENGTH:
         raise PermisError(
-            ErrorCode.INVALID_FIELD, "L'identifiant de la démarche est invalide.",
+            ErrorCode.INVALID_FIELD,
+            "L'identifiant de la démarche est invalide.",
             {"field": "workflow_id"},
         )
     if not workflow_id and request.dossier.journey in ("", Journey.INSCRIPTION.value):
@@ -107,7 +108,8 @@ def agent_id_of(raw: str) -> str:
         raise PermisError(ErrorCode.MISSING_FIELDS, details={"field": "agent_id"})
     if len(agent_id) > MAX_AGENT_ID_LENGTH or agent_id == AUTOMATIC:
         raise PermisError(
-            ErrorCode.INVALID_FIELD, "L'identifiant de l'agent est invalide.",
+            ErrorCode.INVALID_FIELD,
+            "L'identifiant de l'agent est invalide.",
             {"field": "agent_id"},
         )
     return agent_id
@@ -188,7 +190,8 @@ class PreCheckServicer(ctn_pb2_grpc.PreCheckServiceServicer):
             await self._store.note_delivery_failure(verdict.id, refusal.code.value)
             log.warning(
                 "CTN verdict on %s recorded, not delivered: %s",
-                verdict.request_number, refusal.code.value,
+                verdict.request_number,
+                refusal.code.value,
             )
             if refusal is error:
                 raise

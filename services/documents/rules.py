@@ -224,9 +224,7 @@ def sanitise_filename(filename: str, content_type: str) -> str:
         name = name[: 2 * MAX_FILENAME_CHARS] + name[-2 * MAX_FILENAME_CHARS :]
     name = unicodedata.normalize("NFC", name)
     name = "".join(
-        "_"
-        if c in _LOOKALIKE_SEPARATORS or unicodedata.category(c) in _HIDDEN_CATEGORIES
-        else c
+        "_" if c in _LOOKALIKE_SEPARATORS or unicodedata.category(c) in _HIDDEN_CATEGORIES else c
         for c in name
     )
     name = _UNSAFE_FILENAME_CHARS.sub("_", name).strip().lstrip(".").strip()
@@ -283,8 +281,13 @@ def parse_attestation(
     """Validated attestation content; MISSING_FIELDS / INVALID_FIELD name the faulty field."""
     check_request_number(request_number)
     _require_all(
-        neph=neph, family_name=family_name, given_names=given_names, birth_date=birth_date,
-        birth_place=birth_place, category=category, department=department,
+        neph=neph,
+        family_name=family_name,
+        given_names=given_names,
+        birth_date=birth_date,
+        birth_place=birth_place,
+        category=category,
+        department=department,
         decided_at=decided_at,
     )
     if not NEPH_PATTERN.match(neph):
@@ -292,10 +295,13 @@ def parse_attestation(
             ErrorCode.INVALID_FIELD, "NEPH invalide (12 chiffres).", {"field": "neph"}
         )
     return AttestationData(
-        request_number=request_number, neph=neph, family_name=family_name.strip(),
+        request_number=request_number,
+        neph=neph,
+        family_name=family_name.strip(),
         given_names=given_names.strip(),
         birth_date=_parse_date(birth_date, "birth_date", "Date de naissance invalide."),
-        birth_place=birth_place.strip(), category=category.strip(),
+        birth_place=birth_place.strip(),
+        category=category.strip(),
         department=department.strip(),
         decided_at=_parse_moment(decided_at, "decided_at", "Date de décision invalide."),
         address_line=address_line.strip(),
@@ -486,8 +492,13 @@ def parse_receipt(
     """Validated récépissé content: a category-B inscription (any inscription motif)."""
     check_request_number(request_number)
     _require_all(
-        family_name=family_name, given_names=given_names, birth_date=birth_date,
-        birth_place=birth_place, category=category, motif=motif, department=department,
+        family_name=family_name,
+        given_names=given_names,
+        birth_date=birth_date,
+        birth_place=birth_place,
+        category=category,
+        motif=motif,
+        department=department,
         submitted_at=submitted_at,
     )
     if category.strip() != RECEIPT_CATEGORY:
@@ -503,10 +514,13 @@ def parse_receipt(
             ErrorCode.INVALID_FIELD, "Motif d'inscription inconnu.", {"field": "motif"}
         ) from None
     return ReceiptData(
-        request_number=request_number, family_name=family_name.strip(),
+        request_number=request_number,
+        family_name=family_name.strip(),
         given_names=given_names.strip(),
         birth_date=_parse_date(birth_date, "birth_date", "Date de naissance invalide."),
-        birth_place=birth_place.strip(), category=RECEIPT_CATEGORY, motif=inscription_motif,
+        birth_place=birth_place.strip(),
+        category=RECEIPT_CATEGORY,
+        motif=inscription_motif,
         department=department.strip(),
         submitted_at=_parse_moment(submitted_at, "submitted_at", "Date de dépôt invalide."),
         address_line=address_line.strip(),

@@ -88,9 +88,7 @@ class Journeys:
         same workflow id without any gateway database, and no one can aim at another
         account's numbers."""
         message = "\x00".join((account_id, journey.value, key)).encode()
-        digest = hmac.new(
-            self._settings.session_secret.encode(), message, hashlib.sha256
-        ).digest()
+        digest = hmac.new(self._settings.session_secret.encode(), message, hashlib.sha256).digest()
         suffix = "".join(_NUMBER_ALPHABET[b % 32] for b in digest[:8])
         return f"{now:%y%m}{suffix}"
 
@@ -103,9 +101,7 @@ class Journeys:
         looks for the one started the month before."""
         now = datetime.now(UTC)
         if now.day == 1:
-            previous = self.keyed_request_number(
-                journey, account_id, key, now - timedelta(days=1)
-            )
+            previous = self.keyed_request_number(journey, account_id, key, now - timedelta(days=1))
             try:
                 return await self._replay(journey, previous, account_id), False
             except PermisError as error:

@@ -94,6 +94,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         """Run after answering: a known and an unknown email take the same time to answer."""
+
         async def logged() -> None:
             try:
                 await work
@@ -108,7 +109,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         now = self._clock()
         session_id = str(uuid.uuid4())
         token, claims = rules.sign_session(
-            row.account_id, row.role, secret=self._secret, now=now, ttl=self._ttl,
+            row.account_id,
+            row.role,
+            secret=self._secret,
+            now=now,
+            ttl=self._ttl,
             session_id=session_id,
         )
         await self._store.add_session(session_id, row.account_id, now, claims.expires_at)
@@ -202,8 +207,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             rules.hash_link_token(request.token),
             rules.ACTIVATION,
             self._clock(),
-            {"password_hash": password_hash, "status": ACTIVE, "failed_logins": 0,
-             "locked_until": None},
+            {
+                "password_hash": password_hash,
+                "status": ACTIVE,
+                "failed_logins": 0,
+                "locked_until": None,
+            },
         )
         row = await self._store.by_id(account_id)
         if row is None:
@@ -372,7 +381,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         if row is None:
             try:
                 row = await self._insert(
-                    email=email, password_hash="", role=rules.CANDIDATE_ROLE, now=now,
+                    email=email,
+                    password_hash="",
+                    role=rules.CANDIDATE_ROLE,
+                    now=now,
                     status=ACTIVE,
                     franceconnect={
                         "franceconnect_sub": sub,

@@ -62,9 +62,8 @@ def rejection_reasons() -> tuple[RejectionReason, ...]:
         for code, label in REJECTION_REASONS.items()
     )
 
-METROPOLITAN_DEPARTMENTS = frozenset(
-    [f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"]
-)
+
+METROPOLITAN_DEPARTMENTS = frozenset([f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"])
 OVERSEAS_DEPARTMENTS = frozenset(str(n) for n in range(971, 977))
 MAX_ORDER = 9999
 NEPH_PATTERN = re.compile(r"^\d{12}$")
@@ -242,7 +241,8 @@ def check_exam_result(
     except ValueError:
         raise _invalid(
             "Catégorie de permis inconnue. Catégories possibles : "
-            + ", ".join(c.value for c in Category) + ".",
+            + ", ".join(c.value for c in Category)
+            + ".",
             "category",
         ) from None
     raw_date = exam_date.strip()
@@ -251,9 +251,7 @@ def check_exam_result(
             raise ValueError(raw_date)
         day = date.fromisoformat(raw_date)
     except ValueError:
-        raise _invalid(
-            "Date d'examen invalide : format AAAA-MM-JJ attendu.", "exam_date"
-        ) from None
+        raise _invalid("Date d'examen invalide : format AAAA-MM-JJ attendu.", "exam_date") from None
     if day > today:
         raise _invalid("La date d'examen ne peut pas être dans le futur.", "exam_date")
     examiner = examiner_id.strip()

@@ -201,7 +201,8 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         number = _required(dossier.request_number, "dossier.request_number")
         if not is_request_number(number):
             raise PermisError(
-                ErrorCode.INVALID_FIELD, "Numéro de demande invalide.",
+                ErrorCode.INVALID_FIELD,
+                "Numéro de demande invalide.",
                 {"field": "dossier.request_number"},
             )
         department = rules.check_department(dossier.address.department, "address.department")
@@ -386,7 +387,10 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         stored one; the other outcome for that day is refused (``exam_result_conflict``).
         The NEPH must be one this service gave to an accepted inscription."""
         checked = rules.check_exam_result(
-            request.neph, request.category, request.exam_date, request.examiner_id,
+            request.neph,
+            request.category,
+            request.exam_date,
+            request.examiner_id,
             today=rules.paris_today(),
         )
         key = (checked.neph, checked.category.value, checked.exam_date)
@@ -427,7 +431,10 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         log.info(
             "exam %s for NEPH %s, category %s, on %s (examiner %s)",
             "passed" if request.passed else "failed",
-            checked.neph, checked.category.value, checked.exam_date, checked.examiner_id,
+            checked.neph,
+            checked.category.value,
+            checked.exam_date,
+            checked.examiner_id,
         )
         return exam_result_proto(row)
 

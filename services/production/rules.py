@@ -262,9 +262,7 @@ def check_tracking_number(event: str, raw: str, current: str) -> str:
     if tracking and not TRACKING_NUMBER.match(tracking):
         raise invalid("tracking_number", "Numéro de suivi invalide.")
     if event != EVENT_POSTED and tracking and current and tracking != current:
-        raise invalid(
-            "tracking_number", "Ce numéro de suivi n'est pas celui de l'envoi en cours."
-        )
+        raise invalid("tracking_number", "Ce numéro de suivi n'est pas celui de l'envoi en cours.")
     return tracking if event == EVENT_POSTED else ""
 
 

@@ -155,9 +155,7 @@ def category_of(raw: str) -> str:
 def partner_event_of(value: int) -> str:
     event = _PROTO_EVENTS.get(value)
     if event is None:
-        raise PermisError(
-            ErrorCode.INVALID_FIELD, "Type d'événement inconnu.", {"field": "type"}
-        )
+        raise PermisError(ErrorCode.INVALID_FIELD, "Type d'événement inconnu.", {"field": "type"})
     return event
 
 
@@ -184,9 +182,7 @@ class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
             category=category_of(request.category),
             family_name=rules.check_text(request.family_name, "family_name", rules.MAX_NAME),
             given_names=rules.check_text(request.given_names, "given_names", rules.MAX_NAME),
-            address_line=rules.check_text(
-                request.address_line, "address_line", rules.MAX_ADDRESS
-            ),
+            address_line=rules.check_text(request.address_line, "address_line", rules.MAX_ADDRESS),
             first_licence=request.first_licence,
             state=rules.ORDERED,
             tracking_number="",
@@ -332,8 +328,11 @@ class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
                 break
             now = self.clock()
             line = self._journey_line(
-                title, rules.EVENT_SHIPPED_AGAIN, f"#ship-again:{number}:{request.attempt}",
-                now, f"renvoi n° {request.attempt}",
+                title,
+                rules.EVENT_SHIPPED_AGAIN,
+                f"#ship-again:{number}:{request.attempt}",
+                now,
+                f"renvoi n° {request.attempt}",
             )
             changes = {
                 "state": rules.POSTED,
@@ -415,15 +414,22 @@ class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
             try:
                 await self.updater.signal(title.workflow_id, name, payload)
             except Exception as error:
-                refusal = error if isinstance(error, PermisError) else PermisError(
-                    ErrorCode.SERVICE_UNAVAILABLE, details={"workflow_id": title.workflow_id}
+                refusal = (
+                    error
+                    if isinstance(error, PermisError)
+                    else PermisError(
+                        ErrorCode.SERVICE_UNAVAILABLE, details={"workflow_id": title.workflow_id}
+                    )
                 )
                 if refusal is not error:
                     log.exception("signal %s to %s failed", name, title.workflow_id)
                 await self.store.note_delivery_failure(line.id, refusal.code.value)
                 log.warning(
                     "title %s: %s recorded, not delivered to %s: %s",
-                    title.request_number, line.kind, title.workflow_id, refusal.code.value,
+                    title.request_number,
+                    line.kind,
+                    title.workflow_id,
+                    refusal.code.value,
                 )
                 if refusal is error:
                     raise

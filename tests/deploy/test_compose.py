@@ -34,11 +34,13 @@ INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 def interpolate(value: object) -> str:
     """What compose would substitute: the default after ``:-``, a stand-in for ``:?``."""
+
     def substitute(match: re.Match[str]) -> str:
         name, operator, argument = match.groups()
         if operator in (":-", "-"):
             return argument
         return f"{name.lower()}-stand-in-{'x' * 32}"
+
     return INTERPOLATION.sub(substitute, str(value))
 
 

@@ -42,8 +42,16 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = processes.free_port()
     child = processes.spawn(
         "oidc-provider",
-        [sys.executable, "-m", "oidc_provider_mock", "--port", str(port), "--require-nonce",
-         "--user-claims", json.dumps(FC_USER)],
+        [
+            sys.executable,
+            "-m",
+            "oidc_provider_mock",
+            "--port",
+            str(port),
+            "--require-nonce",
+            "--user-claims",
+            json.dumps(FC_USER),
+        ],
         tmp_path_factory.mktemp("oidc"),
         ports={"http": port},
     )

@@ -76,9 +76,7 @@ def fuzz_operation(
     return failures
 
 
-async def test_no_operation_answers_a_server_error(
-    stack: LocalStack, candidate: Candidate
-) -> None:
+async def test_no_operation_answers_a_server_error(stack: LocalStack, candidate: Candidate) -> None:
     draft = (await candidate.http.post("/v1/requests", json={"journey": "inscription"})).json()
     schema = schemathesis.openapi.from_url(f"{stack.gateway_url}/openapi.json")
     headers = {"Authorization": candidate.http.headers["Authorization"]}
@@ -122,9 +120,7 @@ def png_declaring(width: int, height: int) -> bytes:
     )
 
 
-async def test_hostile_uploads_through_the_gateway(
-    stack: LocalStack, candidate: Candidate
-) -> None:
+async def test_hostile_uploads_through_the_gateway(stack: LocalStack, candidate: Candidate) -> None:
     http = candidate.http
     number = (await http.post("/v1/requests", json={"journey": "inscription"})).json()[
         "request_number"
@@ -134,15 +130,23 @@ async def test_hostile_uploads_through_the_gateway(
         (
             "civil-status",
             {
-                "family_name": "Martin", "given_names": "Camille", "birth_date": "2006-04-12",
-                "birth_place": "Lyon", "birth_country": "FR", "sex": "F", "nationality": "FR",
+                "family_name": "Martin",
+                "given_names": "Camille",
+                "birth_date": "2006-04-12",
+                "birth_place": "Lyon",
+                "birth_country": "FR",
+                "sex": "F",
+                "nationality": "FR",
             },
         ),
         (
             "address",
             {
-                "street": "12 rue de la République", "postal_code": "69002", "city": "Lyon",
-                "email": candidate.email, "mobile_phone": "06 12 34 56 78",
+                "street": "12 rue de la République",
+                "postal_code": "69002",
+                "city": "Lyon",
+                "email": candidate.email,
+                "mobile_phone": "06 12 34 56 78",
             },
         ),
         ("photo-code", {"photo_code": await issue_photo_code(stack.settings)}),

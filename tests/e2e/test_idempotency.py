@@ -54,9 +54,7 @@ async def settled_workflows_of(temporal: Client, account_id: str) -> list[str]:
     return await workflows_of(temporal, account_id)
 
 
-async def test_concurrent_retries_yield_one_request(
-    candidate: Candidate, temporal: Client
-) -> None:
+async def test_concurrent_retries_yield_one_request(candidate: Candidate, temporal: Client) -> None:
     key = str(uuid.uuid4())
     headers = {"Idempotency-Key": key}
     responses = await asyncio.gather(
@@ -92,9 +90,7 @@ async def test_keys_are_per_candidate_and_absent_keys_start_anew(
 
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as other_http:
         other = await new_candidate(other_http)
-        theirs = await other.http.post(
-            "/v1/requests", json={"journey": "inscription"}, headers=key
-        )
+        theirs = await other.http.post("/v1/requests", json={"journey": "inscription"}, headers=key)
         assert theirs.status_code == 201
         assert theirs.json()["request_number"] != mine.json()["request_number"]
         # The other candidate still cannot read mine.
@@ -102,8 +98,7 @@ async def test_keys_are_per_candidate_and_absent_keys_start_anew(
         assert peek.status_code == 404
 
     plain = [
-        await candidate.http.post("/v1/requests", json={"journey": "inscription"})
-        for _ in range(2)
+        await candidate.http.post("/v1/requests", json={"journey": "inscription"}) for _ in range(2)
     ]
     assert [r.status_code for r in plain] == [201, 201]
     assert plain[0].json()["request_number"] != plain[1].json()["request_number"]

@@ -42,8 +42,12 @@ def document(
     if kind == "proof_of_address" and not issued_on:
         issued_on = PROOF_ISSUED_ON  # a recent one unless the test says otherwise
     return dossier_pb2.DocumentRef(
-        document_id=f"doc-{kind}", kind=kind, content_type=content_type, sha256="0" * 64,
-        size=size, issued_on=issued_on,
+        document_id=f"doc-{kind}",
+        kind=kind,
+        content_type=content_type,
+        sha256="0" * 64,
+        size=size,
+        issued_on=issued_on,
     )
 
 
@@ -110,76 +114,114 @@ def test_the_reference_dossier_is_compliant() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"civil_status__family_name": " "},
-         {("missing_field", "civil_status.family_name")}),
-        ({"civil_status__given_names": "J3anne"},
-         {("invalid_name", "civil_status.given_names")}),
-        ({"civil_status__birth_place": ""},
-         {("missing_field", "civil_status.birth_place")}),
-        ({"civil_status__birth_date": "1995-02-30"},
-         {("invalid_birth_date", "civil_status.birth_date")}),
-        ({"civil_status__birth_date": "10/03/1995"},
-         {("invalid_birth_date", "civil_status.birth_date")}),
-        ({"civil_status__birth_date": "2025-06-03"},
-         {("birth_date_in_future", "civil_status.birth_date")}),
-        ({"civil_status__birth_date": "1890-01-01"},
-         {("invalid_birth_date", "civil_status.birth_date")}),
-        ({"civil_status__birth_date": ""},
-         {("missing_field", "civil_status.birth_date")}),
+        ({"civil_status__family_name": " "}, {("missing_field", "civil_status.family_name")}),
+        ({"civil_status__given_names": "J3anne"}, {("invalid_name", "civil_status.given_names")}),
+        ({"civil_status__birth_place": ""}, {("missing_field", "civil_status.birth_place")}),
+        (
+            {"civil_status__birth_date": "1995-02-30"},
+            {("invalid_birth_date", "civil_status.birth_date")},
+        ),
+        (
+            {"civil_status__birth_date": "10/03/1995"},
+            {("invalid_birth_date", "civil_status.birth_date")},
+        ),
+        (
+            {"civil_status__birth_date": "2025-06-03"},
+            {("birth_date_in_future", "civil_status.birth_date")},
+        ),
+        (
+            {"civil_status__birth_date": "1890-01-01"},
+            {("invalid_birth_date", "civil_status.birth_date")},
+        ),
+        ({"civil_status__birth_date": ""}, {("missing_field", "civil_status.birth_date")}),
         ({"civil_status__sex": "X"}, {("invalid_sex", "civil_status.sex")}),
         ({"civil_status__sex": ""}, {("missing_field", "civil_status.sex")}),
-        ({"civil_status__birth_country": "France"},
-         {("invalid_country_code", "civil_status.birth_country")}),
+        (
+            {"civil_status__birth_country": "France"},
+            {("invalid_country_code", "civil_status.birth_country")},
+        ),
         ({"address__street": ""}, {("missing_field", "address.street")}),
         ({"address__city": ""}, {("missing_field", "address.city")}),
         ({"address__postal_code": "6900"}, {("invalid_postal_code", "address.postal_code")}),
-        ({"address__postal_code": "99000", "address__department": "99"},
-         {("invalid_postal_code", "address.postal_code")}),
+        (
+            {"address__postal_code": "99000", "address__department": "99"},
+            {("invalid_postal_code", "address.postal_code")},
+        ),
         ({"address__department": "13"}, {("department_mismatch", "address.department")}),
         ({"address__department": ""}, {("missing_field", "address.department")}),
-        ({"address__postal_code": "20000", "address__department": "20"},
-         {("department_mismatch", "address.department")}),
+        (
+            {"address__postal_code": "20000", "address__department": "20"},
+            {("department_mismatch", "address.department")},
+        ),
         ({"address__email": "jeanne.martin@"}, {("invalid_email", "address.email")}),
         ({"address__email": ""}, {("missing_field", "address.email")}),
-        ({"address__mobile_phone": "04 78 00 00 00"},
-         {("invalid_mobile_phone", "address.mobile_phone")}),
+        (
+            {"address__mobile_phone": "04 78 00 00 00"},
+            {("invalid_mobile_phone", "address.mobile_phone")},
+        ),
         ({"address__mobile_phone": ""}, {("missing_field", "address.mobile_phone")}),
         ({"photo_code": ""}, {("missing_photo_code", "photo_code")}),
         ({"photo_code": PHOTO_CODE[:-1]}, {("invalid_photo_code", "photo_code")}),
         ({"photo_code": PHOTO_CODE[:-1] + "é"}, {("invalid_photo_code", "photo_code")}),
-        ({"documents": [document("identity_proof")]},
-         {("missing_document", "documents.proof_of_address")}),
-        ({"documents": []},
-         {("missing_document", "documents.identity_proof"),
-          ("missing_document", "documents.proof_of_address")}),
-        ({"documents": [document("identity_proof"), document("proof_of_address", "image/gif")]},
-         {("unsupported_document_type", "documents[1]")}),
-        ({"documents": [document("identity_proof", size=0), document("proof_of_address")]},
-         {("empty_document", "documents[0]")}),
-        ({"documents": [document("identity_proof"), document("proof_of_address"),
-                        document("selfie")]},
-         {("unknown_document_kind", "documents[2]")}),
+        (
+            {"documents": [document("identity_proof")]},
+            {("missing_document", "documents.proof_of_address")},
+        ),
+        (
+            {"documents": []},
+            {
+                ("missing_document", "documents.identity_proof"),
+                ("missing_document", "documents.proof_of_address"),
+            },
+        ),
+        (
+            {"documents": [document("identity_proof"), document("proof_of_address", "image/gif")]},
+            {("unsupported_document_type", "documents[1]")},
+        ),
+        (
+            {"documents": [document("identity_proof", size=0), document("proof_of_address")]},
+            {("empty_document", "documents[0]")},
+        ),
+        (
+            {
+                "documents": [
+                    document("identity_proof"),
+                    document("proof_of_address"),
+                    document("selfie"),
+                ]
+            },
+            {("unknown_document_kind", "documents[2]")},
+        ),
         ({"motif": "lottery"}, {("invalid_motif", "motif")}),
         ({"category": "Z"}, {("invalid_category", "category")}),
         ({"journey": "holiday"}, {("invalid_journey", "journey")}),
         # Extension: the current licence is required too.
         ({"motif": "extension"}, {("missing_document", "documents.current_licence")}),
         # 20 years old and French: the JDC certificate.
-        ({"civil_status__birth_date": "2005-01-01"},
-         {("missing_document", "documents.jdc_certificate")}),
+        (
+            {"civil_status__birth_date": "2005-01-01"},
+            {("missing_document", "documents.jdc_certificate")},
+        ),
         # Foreign national outside the EEA: a residence permit.
-        ({"civil_status__nationality": "MA"},
-         {("missing_document", "documents.residence_permit")}),
+        ({"civil_status__nationality": "MA"}, {("missing_document", "documents.residence_permit")}),
         # 16 for category B: too young, and a minor's documents are missing as well.
-        ({"civil_status__birth_date": "2008-09-01"},
-         {("too_young", "civil_status.birth_date"),
-          ("missing_document", "documents.census_certificate"),
-          ("missing_document", "documents.legal_representative_id")}),
+        (
+            {"civil_status__birth_date": "2008-09-01"},
+            {
+                ("too_young", "civil_status.birth_date"),
+                ("missing_document", "documents.census_certificate"),
+                ("missing_document", "documents.legal_representative_id"),
+            },
+        ),
         # Heavy vehicle at 20: too young for C (21), and a medical opinion is needed.
-        ({"category": "C", "civil_status__birth_date": "2005-01-01"},
-         {("too_young", "civil_status.birth_date"),
-          ("missing_document", "documents.jdc_certificate"),
-          ("missing_document", "documents.medical_opinion")}),
+        (
+            {"category": "C", "civil_status__birth_date": "2005-01-01"},
+            {
+                ("too_young", "civil_status.birth_date"),
+                ("missing_document", "documents.jdc_certificate"),
+                ("missing_document", "documents.medical_opinion"),
+            },
+        ),
     ],
 )
 def test_each_check_reports_its_finding(
@@ -195,16 +237,25 @@ def test_each_check_reports_its_finding(
     [
         {"address__postal_code": "20090", "address__department": "2A"},
         {"address__postal_code": "20200", "address__department": "2b"},
-        {"address__postal_code": "97411", "address__city": "Saint-Pierre",
-         "address__department": "974"},
+        {
+            "address__postal_code": "97411",
+            "address__city": "Saint-Pierre",
+            "address__department": "974",
+        },
         {"address__mobile_phone": "+33712345678"},
         {"address__mobile_phone": "07.12.34.56.78"},
         {"photo_code": "k7q3-zp9a-b2c4-d6e8-f0g1-h2"},
         {"civil_status__nationality": "DE"},
         # A 17-year-old for B with the minor's documents.
-        {"civil_status__birth_date": "2008-01-15",
-         "documents": [document("identity_proof"), document("proof_of_address"),
-                       document("census_certificate"), document("legal_representative_id")]},
+        {
+            "civil_status__birth_date": "2008-01-15",
+            "documents": [
+                document("identity_proof"),
+                document("proof_of_address"),
+                document("census_certificate"),
+                document("legal_representative_id"),
+            ],
+        },
     ],
 )
 def test_valid_variants_are_compliant(changes: dict[str, object]) -> None:
@@ -290,9 +341,7 @@ def test_proof_of_address_is_less_than_6_months_old_on_the_submission_day(
 ) -> None:
     candidate = dossier(submitted_at=submitted_at, documents=proof(issued_on))
     findings = rules.check_dossier(candidate, TODAY)
-    assert found(findings) == (
-        {(expected, "documents[1].issued_on")} if expected else set()
-    )
+    assert found(findings) == ({(expected, "documents[1].issued_on")} if expected else set())
 
 
 def test_every_proof_of_address_is_dated_and_the_message_says_when() -> None:
@@ -323,18 +372,26 @@ def test_agent_findings_complete_the_message_from_the_reason() -> None:
     )
     assert findings == [
         rules.Finding(
-            "photo_non_compliant", rules.NON_COMPLIANCE_REASONS["photo_non_compliant"],
+            "photo_non_compliant",
+            rules.NON_COMPLIANCE_REASONS["photo_non_compliant"],
             "photo_code",
         ),
         rules.Finding("other", "Le nom diffère de la pièce d'identité.", ""),
         rules.Finding("document_illegible", "Le justificatif est flou.", "documents[1]"),
     ]
     assert set(rules.NON_COMPLIANCE_REASONS) >= {
-        "photo_non_compliant", "document_illegible", "document_expired",
-        "identity_inconsistent", "address_proof_too_old", "document_missing", "other",
+        "photo_non_compliant",
+        "document_illegible",
+        "document_expired",
+        "identity_inconsistent",
+        "address_proof_too_old",
+        "document_missing",
+        "other",
     }
-    assert all(label[0].isupper() and label.endswith(".")
-               for label in rules.NON_COMPLIANCE_REASONS.values())
+    assert all(
+        label[0].isupper() and label.endswith(".")
+        for label in rules.NON_COMPLIANCE_REASONS.values()
+    )
 
 
 @pytest.mark.parametrize(
@@ -342,8 +399,11 @@ def test_agent_findings_complete_the_message_from_the_reason() -> None:
     [
         ([], ErrorCode.MISSING_FIELDS, "findings"),
         ([("bad_mood", "", "")], ErrorCode.INVALID_FIELD, "findings[0].code"),
-        ([("document_missing", "", ""), ("", "x", "")], ErrorCode.INVALID_FIELD,
-         "findings[1].code"),
+        (
+            [("document_missing", "", ""), ("", "x", "")],
+            ErrorCode.INVALID_FIELD,
+            "findings[1].code",
+        ),
         ([("other", "  ", "")], ErrorCode.MISSING_FIELDS, "findings[0].message"),
         ([("other", "x" * 1001, "")], ErrorCode.INVALID_FIELD, "findings[0]"),
         ([("document_expired", "", "f" * 201)], ErrorCode.INVALID_FIELD, "findings[0]"),
@@ -514,15 +574,19 @@ async def test_a_database_from_before_agent_verdicts_is_brought_up_to_date(
 ) -> None:
     engine = make_engine(database_url)
     async with engine.begin() as connection:  # the first release's table, with a verdict
-        await connection.execute(text(
-            "CREATE TABLE ctn_verdicts (request_number VARCHAR(64) PRIMARY KEY, "
-            "compliant BOOLEAN NOT NULL, findings JSON NOT NULL, "
-            "checked_at TIMESTAMP WITH TIME ZONE NOT NULL)"
-        ))
-        await connection.execute(text(
-            "INSERT INTO ctn_verdicts VALUES ('2506KKKKKKKK', true, '[]', "
-            "'2025-06-02 10:05:00+00:00')"
-        ))
+        await connection.execute(
+            text(
+                "CREATE TABLE ctn_verdicts (request_number VARCHAR(64) PRIMARY KEY, "
+                "compliant BOOLEAN NOT NULL, findings JSON NOT NULL, "
+                "checked_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO ctn_verdicts VALUES ('2506KKKKKKKK', true, '[]', "
+                "'2025-06-02 10:05:00+00:00')"
+            )
+        )
     await engine.dispose()
 
     _, engine = await build(

@@ -190,7 +190,8 @@ async def test_a_later_different_verdict_is_the_one_that_counts(
 
     assert await precheck.result(number) == second
     assert [v.agent_id for v in await handle.query(PreCheckJourney.received)] == [
-        AGENT, "ctn-agent-008",
+        AGENT,
+        "ctn-agent-008",
     ]
     await handle.terminate("test done")
 
@@ -267,23 +268,48 @@ async def test_a_verdict_survives_a_temporal_outage_and_a_retry_delivers_it(
 @pytest.mark.parametrize(
     ("request_", "status", "code", "field"),
     [
-        (mark("{number}"), grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.MISSING_FIELDS,
-         "findings"),
-        (mark("{number}", ("bad_mood", "", "")), grpc.StatusCode.INVALID_ARGUMENT,
-         ErrorCode.INVALID_FIELD, "findings[0].code"),
-        (mark("{number}", PHOTO, ("other", " ", "")), grpc.StatusCode.INVALID_ARGUMENT,
-         ErrorCode.MISSING_FIELDS, "findings[1].message"),
-        (mark("{number}", PHOTO, agent=" "), grpc.StatusCode.INVALID_ARGUMENT,
-         ErrorCode.MISSING_FIELDS, "agent_id"),
-        (mark("{number}", PHOTO, agent=AUTOMATIC), grpc.StatusCode.INVALID_ARGUMENT,
-         ErrorCode.INVALID_FIELD, "agent_id"),
-        (mark(" ", PHOTO), grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.INVALID_FIELD,
-         "request_number"),
-        (mark("2506ZZZZZZZZ", PHOTO), grpc.StatusCode.NOT_FOUND, ErrorCode.REQUEST_NOT_FOUND,
-         None),
+        (mark("{number}"), grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.MISSING_FIELDS, "findings"),
+        (
+            mark("{number}", ("bad_mood", "", "")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ErrorCode.INVALID_FIELD,
+            "findings[0].code",
+        ),
+        (
+            mark("{number}", PHOTO, ("other", " ", "")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ErrorCode.MISSING_FIELDS,
+            "findings[1].message",
+        ),
+        (
+            mark("{number}", PHOTO, agent=" "),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ErrorCode.MISSING_FIELDS,
+            "agent_id",
+        ),
+        (
+            mark("{number}", PHOTO, agent=AUTOMATIC),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ErrorCode.INVALID_FIELD,
+            "agent_id",
+        ),
+        (
+            mark(" ", PHOTO),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ErrorCode.INVALID_FIELD,
+            "request_number",
+        ),
+        (mark("2506ZZZZZZZZ", PHOTO), grpc.StatusCode.NOT_FOUND, ErrorCode.REQUEST_NOT_FOUND, None),
     ],
-    ids=["no-finding", "unknown-reason", "other-unexplained", "no-agent", "agent-automatique",
-         "no-request-number", "unknown-request"],
+    ids=[
+        "no-finding",
+        "unknown-reason",
+        "other-unexplained",
+        "no-agent",
+        "agent-automatique",
+        "no-request-number",
+        "unknown-request",
+    ],
 )
 async def test_unusable_verdicts_are_refused_before_anything_is_recorded(
     precheck: PreCheck,

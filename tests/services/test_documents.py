@@ -114,9 +114,7 @@ class Running:
 
 
 @pytest.fixture
-async def service(
-    database_url: str, s3_server: processes.ChildProcess
-) -> AsyncIterator[Running]:
+async def service(database_url: str, s3_server: processes.ChildProcess) -> AsyncIterator[Running]:
     settings = Settings(
         database_url=database_url,
         s3_endpoint=f"127.0.0.1:{s3_server.ports['s3']}",
@@ -168,9 +166,7 @@ async def test_upload_stores_bytes_and_metadata(service: Running) -> None:
     pdf = samples.pdf("Carte d'identité", ["Camille Martin"])
     png = samples.png()
 
-    stored = await service.stub.UploadDocument(
-        upload_request(number, pdf, "../../scans/carte.pdf")
-    )
+    stored = await service.stub.UploadDocument(upload_request(number, pdf, "../../scans/carte.pdf"))
     # A PNG sent under a .pdf name is a PNG.
     image = await service.stub.UploadDocument(
         upload_request(number, png, "domicile.pdf", "proof_of_address")
@@ -236,8 +232,12 @@ async def test_a_row_that_cannot_be_written_takes_its_object_away(service: Runni
     first = await service.stub.UploadDocument(upload_request(number, samples.pdf("A")))
     content = samples.pdf("B")
     clash = new_row(
-        request_number=number, kind="identity_proof", filename="b.pdf",
-        content_type=rules.PDF, content=content, owner_account_id="",
+        request_number=number,
+        kind="identity_proof",
+        filename="b.pdf",
+        content_type=rules.PDF,
+        content=content,
+        owner_account_id="",
     )
     clash.id = first.document_id  # the primary key is taken: the insert fails
 
@@ -403,10 +403,15 @@ def receipt_request(number: str, **changes: str) -> documents_pb2.RenderReceiptR
 def receipt_data(**changes: str) -> rules.ReceiptData:
     request = receipt_request("2603K7Q3ZP9A", **changes)
     return rules.parse_receipt(
-        request_number=request.request_number, family_name=request.family_name,
-        given_names=request.given_names, birth_date=request.birth_date,
-        birth_place=request.birth_place, category=request.category, motif=request.motif,
-        department=request.department, submitted_at=request.submitted_at,
+        request_number=request.request_number,
+        family_name=request.family_name,
+        given_names=request.given_names,
+        birth_date=request.birth_date,
+        birth_place=request.birth_place,
+        category=request.category,
+        motif=request.motif,
+        department=request.department,
+        submitted_at=request.submitted_at,
         address_line=request.address_line,
     )
 
@@ -468,7 +473,9 @@ async def test_receipt_is_a_pdf_rendered_once(service: Running) -> None:
     again = await service.stub.RenderReceipt(receipt_request(number, given_names="Camille"))
     assert {d.document_id for d in [*documents, again]} == {again.document_id}
     assert (again.kind, again.content_type, again.filename) == (
-        "recepisse_depot", "application/pdf", f"recepisse-depot-{number}.pdf",
+        "recepisse_depot",
+        "application/pdf",
+        f"recepisse-depot-{number}.pdf",
     )
     assert again.owner_account_id == "account-1"
     keys = service.servicer.objects.client.list_objects(BUCKET, prefix=f"requests/{number}/")
@@ -482,8 +489,14 @@ async def test_receipt_is_a_pdf_rendered_once(service: Running) -> None:
     (text,) = pdf_text(downloaded.content)
     for expected in [
         "Récépissé de dépôt d'une demande d'inscription au permis de conduire",
-        number, "MARTIN", "Camille Éloïse", "12/04/2006", "Lyon",
-        "Catégorie demandée : B", "Motif : Première inscription", "Département : 69",
+        number,
+        "MARTIN",
+        "Camille Éloïse",
+        "12/04/2006",
+        "Lyon",
+        "Catégorie demandée : B",
+        "Motif : Première inscription",
+        "Département : 69",
         "Date de dépôt : 06/03/2026 à 00:30",
         "Ce document vous permet d'entamer votre apprentissage sur les voies ouvertes "
         "à la circulation publique.",
@@ -501,7 +514,8 @@ async def test_receipt_and_attestation_are_two_documents(service: Running) -> No
         documents_pb2.ListDocumentsRequest(request_number=number)
     )
     assert sorted(d.kind for d in listed.documents) == [
-        "attestation_inscription", "recepisse_depot",
+        "attestation_inscription",
+        "recepisse_depot",
     ]
 
 

@@ -85,8 +85,9 @@ GOOD_TOKEN, _ = rules.sign_session(
         pytest.param("not a token", T0, id="garbage"),
         pytest.param("%%%.###", T0, id="not-base64"),
         pytest.param(
-            rules.sign_session("acc-1", "candidate", secret="other" * 8, now=T0,
-                               ttl=timedelta(hours=1))[0],
+            rules.sign_session(
+                "acc-1", "candidate", secret="other" * 8, now=T0, ttl=timedelta(hours=1)
+            )[0],
             T0,
             id="other-secret",
         ),
@@ -117,9 +118,7 @@ def test_identifier_normalisation(raw: str, expected: str) -> None:
 def test_new_identifiers_are_crockford_base32() -> None:
     identifiers = {rules.new_identifier() for _ in range(200)}
     assert len(identifiers) == 200
-    assert all(
-        len(i) == 10 and set(i) <= set(rules.CROCKFORD_ALPHABET) for i in identifiers
-    )
+    assert all(len(i) == 10 and set(i) <= set(rules.CROCKFORD_ALPHABET) for i in identifiers)
 
 
 @pytest.mark.parametrize(
@@ -181,9 +180,9 @@ async def identity(database_url: str) -> AsyncIterator[Identity]:
         await engine.dispose()
 
 
-def new_account(email: str = "Jeanne.Martin@Exemple.fr", **changes: str) -> (
-    identity_pb2.CreateAccountRequest
-):
+def new_account(
+    email: str = "Jeanne.Martin@Exemple.fr", **changes: str
+) -> identity_pb2.CreateAccountRequest:
     fields = {
         "email": email,
         "password": PASSWORD,
@@ -203,9 +202,12 @@ async def test_create_account_then_get_it(identity: Identity) -> None:
     assert account.role == "candidate"
     assert account.birth_date == "2001-04-17"
     assert datetime.fromisoformat(account.created_at) == T0
-    assert await identity.stub.GetAccount(
-        identity_pb2.GetAccountRequest(account_id=account.account_id)
-    ) == account
+    assert (
+        await identity.stub.GetAccount(
+            identity_pb2.GetAccountRequest(account_id=account.account_id)
+        )
+        == account
+    )
 
 
 async def test_email_is_unique_whatever_its_case(identity: Identity) -> None:

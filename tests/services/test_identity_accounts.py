@@ -188,11 +188,14 @@ async def test_signing_up_with_a_known_email_reveals_nothing(identity: Identity)
     email = fresh_email()
     await activated(identity, email)
     # Same answer; the owner is told by email instead.
-    assert await identity.stub.RegisterAccount(
-        identity_pb2.CreateAccountRequest(
-            email=email, given_names="Autre", family_name="Personne", birth_date="1990-01-01"
+    assert (
+        await identity.stub.RegisterAccount(
+            identity_pb2.CreateAccountRequest(
+                email=email, given_names="Autre", family_name="Personne", birth_date="1990-01-01"
+            )
         )
-    ) == identity_pb2.Accepted()
+        == identity_pb2.Accepted()
+    )
     body = await wait_for_mail(identity.mail_dir, email, "existe déjà")
     assert "mot-de-passe-oublie" in body
 
@@ -216,12 +219,17 @@ async def test_logout_revokes_the_session_only(identity: Identity) -> None:
 
 
 def test_lockout_backoff_doubles_and_is_capped() -> None:
-    delays = [
-        rules.lockout_delay(n, threshold=5, base=60, cap=3600) for n in range(1, 13)
-    ]
+    delays = [rules.lockout_delay(n, threshold=5, base=60, cap=3600) for n in range(1, 13)]
     assert delays[:4] == [None] * 4
     assert [d.total_seconds() for d in delays[4:] if d] == [
-        60, 120, 240, 480, 960, 1920, 3600, 3600
+        60,
+        120,
+        240,
+        480,
+        960,
+        1920,
+        3600,
+        3600,
     ]
 
 
@@ -263,9 +271,12 @@ async def test_password_reset_by_email(identity: Identity) -> None:
     session = await activated(identity, email)
     # Unknown email: the same answer, and no mail.
     unknown = fresh_email()
-    assert await identity.stub.RequestPasswordReset(
-        identity_pb2.RequestPasswordResetRequest(email=unknown)
-    ) == identity_pb2.Accepted()
+    assert (
+        await identity.stub.RequestPasswordReset(
+            identity_pb2.RequestPasswordResetRequest(email=unknown)
+        )
+        == identity_pb2.Accepted()
+    )
     await identity.stub.RequestPasswordReset(identity_pb2.RequestPasswordResetRequest(email=email))
     body = await wait_for_mail(identity.mail_dir, email, "Réinitialisation")
     assert "https://permis.example.fr/compte/mot-de-passe?token=" in body
@@ -302,14 +313,22 @@ async def test_password_reset_by_email(identity: Identity) -> None:
 async def test_franceconnect_identity_links_or_creates(identity: Identity) -> None:
     email = fresh_email()
     fc = identity_pb2.FranceConnectIdentity(
-        sub="fc-sub-" + secrets.token_hex(4), email=email, given_name="Angela Claire",
-        family_name="Dubois", birthdate="1962-08-24", birthplace="75107",
-        birthcountry="99100", gender="female",
+        sub="fc-sub-" + secrets.token_hex(4),
+        email=email,
+        given_name="Angela Claire",
+        family_name="Dubois",
+        birthdate="1962-08-24",
+        birthplace="75107",
+        birthcountry="99100",
+        gender="female",
     )
     created = await identity.stub.SignInWithFranceConnect(fc)
     account = created.account
     assert (account.franceconnect, account.status, account.birth_place, account.gender) == (
-        True, "active", "75107", "female"
+        True,
+        "active",
+        "75107",
+        "female",
     )
     again = await identity.stub.SignInWithFranceConnect(fc)
     assert again.account.account_id == account.account_id
@@ -318,9 +337,14 @@ async def test_franceconnect_identity_links_or_creates(identity: Identity) -> No
     password_account = await activated(identity, other)
     linked = await identity.stub.SignInWithFranceConnect(
         identity_pb2.FranceConnectIdentity(
-            sub="fc-sub-" + secrets.token_hex(4), email=other, given_name="Jeanne Marie",
-            family_name="Martin", birthdate="2001-04-17", birthplace="69123",
-            birthcountry="99100", gender="female",
+            sub="fc-sub-" + secrets.token_hex(4),
+            email=other,
+            given_name="Jeanne Marie",
+            family_name="Martin",
+            birthdate="2001-04-17",
+            birthplace="69123",
+            birthcountry="99100",
+            gender="female",
         )
     )
     assert linked.account.account_id == password_account.account.account_id

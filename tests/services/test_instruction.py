@@ -93,8 +93,17 @@ def test_neph_order_is_bounded() -> None:
 
 @pytest.mark.parametrize(
     "neph",
-    ["26036901001", "2603690100011", "261369010001", "260369020001", "260369010000",
-     "260397070001", "260320020001", "26036901000A", "260396010001"],
+    [
+        "26036901001",
+        "2603690100011",
+        "261369010001",
+        "260369020001",
+        "260369010000",
+        "260397070001",
+        "260320020001",
+        "26036901000A",
+        "260396010001",
+    ],
 )
 def test_malformed_nephs_are_recognised(neph: str) -> None:
     assert not rules.is_well_formed_neph(neph)
@@ -109,8 +118,12 @@ def test_unknown_departments_are_refused(department: str) -> None:
 
 def test_rejection_reasons() -> None:
     assert set(rules.REJECTION_REASONS) == {
-        "missing_document", "non_compliant_document", "inconsistent_data",
-        "medical_check_required", "photo_non_compliant", "other",
+        "missing_document",
+        "non_compliant_document",
+        "inconsistent_data",
+        "medical_check_required",
+        "photo_non_compliant",
+        "other",
     }
     assert rules.check_rejection("missing_document", "  ") == ("missing_document", "")
     assert rules.check_rejection("other", " Dossier en double ") == ("other", "Dossier en double")
@@ -128,7 +141,8 @@ def test_rejection_reasons() -> None:
 def test_page_tokens_round_trip_and_bad_ones_are_refused() -> None:
     moment = datetime(2026, 3, 5, 9, 30, 12, 345678, tzinfo=UTC)
     assert rules.decode_page_token(rules.encode_page_token(moment, "2603ABCDEFGH")) == (
-        moment, "2603ABCDEFGH",
+        moment,
+        "2603ABCDEFGH",
     )
     for bad in ["???", "bm90IGpzb24", "WzEsMl0", "WyIyMDI2LTAzLTA1VDA5OjMwOjEyIiwgIngiXQ"]:
         with pytest.raises(PermisError) as refused:
@@ -214,9 +228,9 @@ class Running:
     temporal: Client
     documents: documents_pb2_grpc.DocumentServiceStub
 
-    async def journey(self, department: str = "69", *, waiting: bool = True) -> tuple[
-        dossier_pb2.Dossier, WorkflowHandle[WaitingJourney, Decision]
-    ]:
+    async def journey(
+        self, department: str = "69", *, waiting: bool = True
+    ) -> tuple[dossier_pb2.Dossier, WorkflowHandle[WaitingJourney, Decision]]:
         """A running journey and its enqueued case."""
         dossier = make_dossier(department)
         handle = await self.temporal.start_workflow(
@@ -284,18 +298,30 @@ def make_dossier(department: str = "69") -> dossier_pb2.Dossier:
         category="B",
         account_id="account-1",
         civil_status=dossier_pb2.CivilStatus(
-            family_name="Martin", given_names="Camille", birth_date="2006-04-12",
-            birth_place="Lyon", birth_country="FR", sex="F", nationality="FR",
+            family_name="Martin",
+            given_names="Camille",
+            birth_date="2006-04-12",
+            birth_place="Lyon",
+            birth_country="FR",
+            sex="F",
+            nationality="FR",
         ),
         address=dossier_pb2.AddressContact(
-            street="12 rue de la République", postal_code="69002", city="Lyon",
-            department=department, email="camille@example.fr", mobile_phone="0612345678",
+            street="12 rue de la République",
+            postal_code="69002",
+            city="Lyon",
+            department=department,
+            email="camille@example.fr",
+            mobile_phone="0612345678",
         ),
         photo_code="A" * 22,
         documents=[
             dossier_pb2.DocumentRef(
-                document_id=str(uuid.uuid4()), kind="identity_proof",
-                content_type="application/pdf", sha256="0" * 64, size=1234,
+                document_id=str(uuid.uuid4()),
+                kind="identity_proof",
+                content_type="application/pdf",
+                sha256="0" * 64,
+                size=1234,
             )
         ],
         submitted_at=now.isoformat(),
@@ -473,11 +499,15 @@ async def test_reject_gives_its_reason_to_the_journey(service: Running) -> None:
 
     assert decision.outcome == instruction_pb2.OUTCOME_REJECTED
     assert (decision.reason_code, decision.reason_text, decision.neph) == (
-        "other", "Pièce illisible", "",
+        "other",
+        "Pièce illisible",
+        "",
     )
     delivered = await handle.result()
     assert (delivered.outcome, delivered.reason_code, delivered.reason_text) == (
-        Outcome.REJECTED, "other", "Pièce illisible",
+        Outcome.REJECTED,
+        "other",
+        "Pièce illisible",
     )
     assert await service.stub.RejectCase(reject(number, "other", "Pièce illisible")) == decision
     with pytest.raises(grpc.aio.AioRpcError) as opposite:
@@ -535,7 +565,8 @@ async def test_a_journey_refusal_keeps_the_journeys_code(service: Running) -> No
     assert error is not None and error.code is ErrorCode.CASE_ALREADY_DECIDED
     assert error.message == "Ce dossier a déjà fait l'objet d'une décision."
     assert (error.details["journey_reason"], error.details["workflow_id"]) == (
-        "case_already_decided", handle.id,
+        "case_already_decided",
+        handle.id,
     )
     case = await get_case(service, dossier.request_number)
     assert (case.state, case.delivered_at) == ("accepted", "")  # recorded, not delivered

@@ -164,7 +164,8 @@ async def test_claim_is_scoped_to_the_department_and_to_one_instructor(service: 
     assert listed.cases[0].claimed_by == AGENT
     assert list(listed.cases[0].documents) == []  # links only come with a claim
     assert await journal(service, number) == [
-        ("enqueued", f"wf-{number}", ""), ("claimed", AGENT, ""),
+        ("enqueued", f"wf-{number}", ""),
+        ("claimed", AGENT, ""),
     ]
 
 
@@ -199,18 +200,27 @@ async def test_claim_brings_the_documents_as_working_links(service: Running) -> 
     address = samples.png(12, 12)
     refs = []
     for kind, filename, content in [
-        ("identity_proof", "cni.pdf", identity), ("proof_of_address", "facture.png", address),
+        ("identity_proof", "cni.pdf", identity),
+        ("proof_of_address", "facture.png", address),
     ]:
         stored = await service.documents.UploadDocument(
             documents_pb2.UploadDocumentRequest(
-                request_number=number, kind=kind, filename=filename, content=content,
+                request_number=number,
+                kind=kind,
+                filename=filename,
+                content=content,
                 owner_account_id="account-1",
             )
         )
-        refs.append(dossier_pb2.DocumentRef(
-            document_id=stored.document_id, kind=kind, content_type=stored.content_type,
-            sha256=stored.sha256, size=stored.size,
-        ))
+        refs.append(
+            dossier_pb2.DocumentRef(
+                document_id=stored.document_id,
+                kind=kind,
+                content_type=stored.content_type,
+                sha256=stored.sha256,
+                size=stored.size,
+            )
+        )
     ghost = dossier_pb2.DocumentRef(document_id=str(uuid.uuid4()), kind="other")
     del dossier.documents[:]
     dossier.documents.extend([*refs, ghost])
@@ -283,7 +293,9 @@ async def test_only_the_claimant_decides(service: Running) -> None:
     late = await refused(service.stub.ClaimCase(claim(number, OTHER_AGENT)))
     assert late.code is ErrorCode.CASE_ALREADY_DECIDED
     assert await journal(service, number) == [
-        ("enqueued", handle.id, ""), ("claimed", AGENT, ""), ("accepted", AGENT, decision.neph),
+        ("enqueued", handle.id, ""),
+        ("claimed", AGENT, ""),
+        ("accepted", AGENT, decision.neph),
     ]
 
 
@@ -297,16 +309,17 @@ async def test_deciding_an_unclaimed_case_claims_it(service: Running) -> None:
     case = await get_case(service, number)
     assert (case.claimed_by, case.claimed_at) == (OTHER_AGENT, decision.decided_at)
     assert await journal(service, number) == [
-        ("enqueued", handle.id, ""), ("rejected", OTHER_AGENT, "inconsistent_data"),
+        ("enqueued", handle.id, ""),
+        ("rejected", OTHER_AGENT, "inconsistent_data"),
     ]
 
 
 # ---- withdrawals ---------------------------------------------------------------------
 
 
-def withdraw(number: str, reason: str = "Non conforme au contrôle de forme (CTN)") -> (
-    instruction_pb2.WithdrawCaseRequest
-):
+def withdraw(
+    number: str, reason: str = "Non conforme au contrôle de forme (CTN)"
+) -> instruction_pb2.WithdrawCaseRequest:
     return instruction_pb2.WithdrawCaseRequest(request_number=number, reason=reason)
 
 

@@ -141,14 +141,19 @@ async def test_a_pass_and_a_fail_are_recorded_and_listed_newest_first(
     )
 
     assert (failed.neph, failed.category, failed.passed, failed.exam_date) == (
-        neph, "B", False, days[0],
+        neph,
+        "B",
+        False,
+        days[0],
     )
     assert failed.examiner_id == EXAMINER
     recorded_at = datetime.fromisoformat(passed.recorded_at)
     assert abs(datetime.now(UTC) - recorded_at) < timedelta(minutes=1)
     assert (moto.category, moto.examiner_id) == ("A2", "examinateur-69-012")
     assert await listed(service, neph) == [
-        (days[2], "B", True), (days[1], "A2", True), (days[0], "B", False),
+        (days[2], "B", True),
+        (days[1], "A2", True),
+        (days[0], "B", False),
     ]
     answer = await service.stub.ListExamResults(instruction_pb2.ListExamResultsRequest(neph=neph))
     assert answer.results[0] == passed
@@ -191,9 +196,7 @@ async def test_a_different_outcome_for_the_same_day_is_refused(service: Running)
     answer = await service.stub.ListExamResults(instruction_pb2.ListExamResultsRequest(neph=neph))
     assert list(answer.results) == [stored]
     # Another day, or another category, is another exam.
-    await service.stub.RecordExamResult(
-        record(neph, passed=True, exam_date=TODAY.isoformat())
-    )
+    await service.stub.RecordExamResult(record(neph, passed=True, exam_date=TODAY.isoformat()))
     await service.stub.RecordExamResult(record(neph, "AM", passed=True))
     assert len(await listed(service, neph)) == 3
 
@@ -274,7 +277,9 @@ async def test_a_title_case_is_accepted_with_the_candidates_neph(service: Runnin
     case = await get_case(service, dossier.request_number)
     assert (case.state, case.decision.neph, case.dossier.neph) == ("accepted", neph, neph)
     assert (await journal(service, dossier.request_number))[-1] == (
-        "accepted", "ddt69-agent-1", neph,
+        "accepted",
+        "ddt69-agent-1",
+        neph,
     )
     # The inscription still holds the NEPH in the registry; exams are still recorded.
     await service.stub.RecordExamResult(record(neph, "A", passed=False))

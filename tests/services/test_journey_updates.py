@@ -138,7 +138,8 @@ async def test_a_refusal_of_an_unknown_type_becomes_the_updaters_refused_code(
     assert default.code is ErrorCode.JOURNEY_NOT_WAITING
     assert default.message == PermisError(ErrorCode.JOURNEY_NOT_WAITING).message
     assert (default.details["journey_reason"], default.details["journey_message"]) == (
-        "not_today", "Refusé : x.",
+        "not_today",
+        "Refusé : x.",
     )
 
     chosen = await refusal(

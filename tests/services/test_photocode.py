@@ -47,8 +47,14 @@ def refusal(call: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> PermisError:
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [(JPEG, "image/jpeg"), (PNG, "image/png"), (GIF, None), (PDF, None), (b"", None),
-     (b"\xff\xd8", None)],
+    [
+        (JPEG, "image/jpeg"),
+        (PNG, "image/png"),
+        (GIF, None),
+        (PDF, None),
+        (b"", None),
+        (b"\xff\xd8", None),
+    ],
 )
 def test_sniff_image_by_magic_bytes(data: bytes, expected: str | None) -> None:
     assert rules.sniff_image(data) == expected
@@ -56,8 +62,11 @@ def test_sniff_image_by_magic_bytes(data: bytes, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("data", "code"),
-    [(b"", ErrorCode.EMPTY_FILE), (GIF, ErrorCode.UNSUPPORTED_FILE_TYPE),
-     (JPEG + bytes(1000), ErrorCode.FILE_TOO_LARGE)],
+    [
+        (b"", ErrorCode.EMPTY_FILE),
+        (GIF, ErrorCode.UNSUPPORTED_FILE_TYPE),
+        (JPEG + bytes(1000), ErrorCode.FILE_TOO_LARGE),
+    ],
 )
 def test_check_image_refusals(data: bytes, code: ErrorCode) -> None:
     with pytest.raises(PermisError) as caught:
@@ -167,14 +176,24 @@ async def test_issue_check_and_portrait(photocodes: PhotoCodes) -> None:
 @pytest.mark.parametrize(
     ("booth", "photo", "signature", "status", "code"),
     [
-        ("CABINE-PIRATE", JPEG, PNG, grpc.StatusCode.PERMISSION_DENIED,
-         ErrorCode.BOOTH_NOT_APPROVED),
+        (
+            "CABINE-PIRATE",
+            JPEG,
+            PNG,
+            grpc.StatusCode.PERMISSION_DENIED,
+            ErrorCode.BOOTH_NOT_APPROVED,
+        ),
         ("", JPEG, PNG, grpc.StatusCode.PERMISSION_DENIED, ErrorCode.BOOTH_NOT_APPROVED),
         (BOOTH, GIF, PNG, grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.UNSUPPORTED_FILE_TYPE),
         (BOOTH, JPEG, PDF, grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.UNSUPPORTED_FILE_TYPE),
         (BOOTH, JPEG, b"", grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.EMPTY_FILE),
-        (BOOTH, PNG + bytes(5000), JPEG, grpc.StatusCode.INVALID_ARGUMENT,
-         ErrorCode.FILE_TOO_LARGE),
+        (
+            BOOTH,
+            PNG + bytes(5000),
+            JPEG,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ErrorCode.FILE_TOO_LARGE,
+        ),
     ],
 )
 async def test_issue_refusals(

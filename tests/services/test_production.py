@@ -77,9 +77,9 @@ def test_the_tables_cover_every_state_and_event() -> None:
 @pytest.mark.parametrize(("state", "event"), list(ALLOWED))
 def test_every_allowed_move(state: str, event: str) -> None:
     # A card being posted has a tracking number, except just after a re-shipment.
-    assert rules.next_state(state, event, tracking_number="LP12345678901FR") == ALLOWED[
-        (state, event)
-    ]
+    assert (
+        rules.next_state(state, event, tracking_number="LP12345678901FR") == ALLOWED[(state, event)]
+    )
 
 
 @pytest.mark.parametrize(("state", "event"), REFUSED)
@@ -280,8 +280,11 @@ def test_occurred_at(raw: str, expected: datetime | ErrorCode) -> None:
 
 def test_order_fields_and_paging_rules() -> None:
     assert rules.check_neph(" 260369010001 ") == "260369010001"
-    for bad, code in [("", ErrorCode.MISSING_FIELDS), ("26036901000", ErrorCode.INVALID_FIELD),
-                      ("26036901000A", ErrorCode.INVALID_FIELD)]:
+    for bad, code in [
+        ("", ErrorCode.MISSING_FIELDS),
+        ("26036901000", ErrorCode.INVALID_FIELD),
+        ("26036901000A", ErrorCode.INVALID_FIELD),
+    ]:
         with pytest.raises(PermisError) as refused:
             rules.check_neph(bad)
         assert refused.value.code is code
@@ -296,7 +299,8 @@ def test_order_fields_and_paging_rules() -> None:
         rules.check_state_filter("lost")
     moment = datetime(2026, 3, 5, 9, 30, 12, 345678, tzinfo=UTC)
     assert rules.decode_page_token(rules.encode_page_token(moment, "2603ABCDEFGH")) == (
-        moment, "2603ABCDEFGH",
+        moment,
+        "2603ABCDEFGH",
     )
     for bad in ["???", "bm90IGpzb24", "WzEsMl0"]:
         with pytest.raises(PermisError) as refused:
@@ -478,10 +482,16 @@ async def test_order_is_idempotent_and_kept(service: Running) -> None:
 
     assert all(title == first for title in [*again, later])
     assert (first.state, first.workflow_id, first.neph, first.category) == (
-        "ordered", "title-delivery-x", "260369010042", "A2",
+        "ordered",
+        "title-delivery-x",
+        "260369010042",
+        "A2",
     )
     assert (first.family_name, first.given_names, first.address_line, first.first_licence) == (
-        "Martin", "Camille", "12 rue de la République, 69002 Lyon", False,
+        "Martin",
+        "Camille",
+        "12 rue de la République, 69002 Lyon",
+        False,
     )
     assert (first.tracking_number, first.shipments, list(first.events)) == ("", 0, [])
     assert datetime.fromisoformat(first.ordered_at).tzinfo is not None
@@ -514,7 +524,8 @@ async def test_an_incomplete_order_is_refused(
             production_pb2.OrderTitleRequest(**(order_fields(number, "wf") | overrides))  # type: ignore[arg-type]
         )
     assert (error_of(refused.value).code, error_of(refused.value).details["field"]) == (
-        code, field,
+        code,
+        field,
     )
     with pytest.raises(grpc.aio.AioRpcError):
         await service.get(number)
@@ -560,7 +571,10 @@ async def test_collected_at_the_post_office(service: Running) -> None:
 
     assert (waiting.state, collected.state) == ("awaiting_pickup", "delivered")
     assert [line.split("|")[0] for line in await received_by(handle)] == [
-        "manufactured", "posted", "pickup_notice_left", "collected",
+        "manufactured",
+        "posted",
+        "pickup_notice_left",
+        "collected",
     ]
 
 
@@ -588,7 +602,9 @@ async def test_returned_then_resent_by_the_contact_centre_then_delivered(
         number, POSTED, "lp-2-posted", tracking_number="LP22222222222FR"
     )
     assert (reposted.state, reposted.tracking_number, reposted.shipments) == (
-        "posted", "LP22222222222FR", 2,
+        "posted",
+        "LP22222222222FR",
+        2,
     )
     with pytest.raises(grpc.aio.AioRpcError) as twice:  # the new number is taken once
         await service.report(number, POSTED, "lp-2-again", tracking_number="LP33333333333FR")
@@ -603,16 +619,26 @@ async def test_returned_then_resent_by_the_contact_centre_then_delivered(
     assert error_of(not_returned.value).code is ErrorCode.TITLE_NOT_RETURNED
     told = await received_by(handle)
     assert [line.split("|")[0] for line in told] == [
-        "manufactured", "posted", "pickup_notice_left", "returned",
+        "manufactured",
+        "posted",
+        "pickup_notice_left",
+        "returned",
         "resend_requested",
-        "posted", "delivered",
+        "posted",
+        "delivered",
     ]
     assert told[4] == "resend_requested|ccc-agent-7"
     assert told[5] == "posted|lp-2-posted|LP22222222222FR|la-poste"
     kinds = [line.kind for line in await service.servicer.store.events(number)]
     assert kinds == [
-        "manufactured", "posted", "pickup_notice_left", "returned",
-        "resend_requested", "shipped_again", "posted", "delivered",
+        "manufactured",
+        "posted",
+        "pickup_notice_left",
+        "returned",
+        "resend_requested",
+        "shipped_again",
+        "posted",
+        "delivered",
     ]
 
 

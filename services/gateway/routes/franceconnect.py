@@ -41,8 +41,7 @@ FLOW_SECONDS = 600  # the candidate has 10 minutes at the provider
 ALGORITHMS = ("RS256", "ES256")
 CLOCK_SKEW_SECONDS = 60
 HTTP_TIMEOUT = 10.0
-CLAIMS = ("email", "given_name", "family_name", "birthdate", "birthplace", "birthcountry",
-          "gender")
+CLAIMS = ("email", "given_name", "family_name", "birthdate", "birthplace", "birthcountry", "gender")
 
 # issuer -> (fetched at, discovery document, JWKS)
 _PROVIDERS: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
@@ -140,9 +139,7 @@ def validate_id_token(
         raise failed("id_token expired")
     if isinstance(iat, int | float) and iat - CLOCK_SKEW_SECONDS > now:
         raise failed("id_token issued in the future")
-    if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(
-        claims["nonce"], nonce
-    ):
+    if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], nonce):
         raise failed("id_token nonce")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise failed("id_token sub")
@@ -200,26 +197,33 @@ async def franceconnect_callback(
         meta, jwks = await provider(settings, http)
         try:
             tokens = (
-                await http.post(
-                    meta["token_endpoint"],
-                    data={
-                        "grant_type": "authorization_code",
-                        "code": params["code"],
-                        "redirect_uri": settings.franceconnect_callback_url(),
-                        "client_id": settings.franceconnect_client_id,
-                        "client_secret": settings.franceconnect_client_secret,
-                        "code_verifier": flow["v"],
-                    },
+                (
+                    await http.post(
+                        meta["token_endpoint"],
+                        data={
+                            "grant_type": "authorization_code",
+                            "code": params["code"],
+                            "redirect_uri": settings.franceconnect_callback_url(),
+                            "client_id": settings.franceconnect_client_id,
+                            "client_secret": settings.franceconnect_client_secret,
+                            "code_verifier": flow["v"],
+                        },
+                    )
                 )
-            ).raise_for_status().json()
+                .raise_for_status()
+                .json()
+            )
         except (httpx.HTTPError, ValueError) as error:
             raise failed(f"token exchange: {error!r}") from error
         if not isinstance(tokens, dict) or not isinstance(tokens.get("id_token"), str):
             raise failed("no id_token")
         claims = verify_jwt(tokens["id_token"], jwks)
         validate_id_token(
-            claims, issuer=meta["issuer"], client_id=settings.franceconnect_client_id,
-            nonce=flow["n"], now=now,
+            claims,
+            issuer=meta["issuer"],
+            client_id=settings.franceconnect_client_id,
+            nonce=flow["n"],
+            now=now,
         )
         userinfo = await read_userinfo(http, meta, jwks, tokens.get("access_token"))
     if userinfo and userinfo.get("sub") != claims["sub"]:

@@ -78,7 +78,12 @@ def downgrade() -> None:
     with op.batch_alter_table("identity_accounts") as batch:
         batch.drop_constraint("uq_identity_accounts_franceconnect_sub", type_="unique")
         for column in (
-            "gender", "birth_country", "birth_place", "franceconnect_sub",
-            "locked_until", "failed_logins", "status",
+            "gender",
+            "birth_country",
+            "birth_place",
+            "franceconnect_sub",
+            "locked_until",
+            "failed_logins",
+            "status",
         ):
             batch.drop_column(column)
