@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,10 +24,27 @@ from workflows.ids import SEARCH_ATTRIBUTES
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Below Linux's ephemeral range (32768-60999): the kernel hands those out to every
+# outgoing connection and to servers that ask for port 0 (Temporal's internal services),
+# so a port picked there could be taken before our child binds it.
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nobody listens on, never handed out twice by this process."""
+    for _ in range(1000):
+        port = random.randrange(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port found")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
