@@ -98,6 +98,19 @@ def idempotency_key(view: RequestView, event: str) -> str:
     return f"{view.journey.value}-{view.request_number}.{event}"
 
 
+def _message(
+    view: RequestView, to: str, subject: str, event: str, lines: list[str], *, greeting: str = ""
+) -> EmailMessage:
+    """An email framed by the greeting and the signature, each set apart by a blank line:
+    ``lines`` is what lies between (an empty string is a blank line)."""
+    return EmailMessage(
+        to=to,
+        subject=subject,
+        body="\n".join([greeting or _greeting(view), "", *lines, "", SIGNATURE]),
+        idempotency_key=idempotency_key(view, event),
+    )
+
+
 def _is_title(view: RequestView) -> bool:
     return view.journey is Journey.TITLE
 
@@ -110,8 +123,6 @@ def confirmation(view: RequestView, to: str) -> EmailMessage:
         return title_confirmation(view, to)
     submitted = local_date(view.submitted_at) if view.submitted_at else ""
     lines = [
-        _greeting(view),
-        "",
         f"Votre demande d'inscription au permis de conduire (catégorie {_category(view)}) "
         f"a bien été enregistrée le {submitted}.",
         f"Numéro de la demande : {view.request_number}",
@@ -141,13 +152,8 @@ def confirmation(view: RequestView, to: str) -> EmailMessage:
             "permet de commencer votre apprentissage sur les voies ouvertes à la circulation "
             "publique.",
         ]
-    lines += ["", SIGNATURE]
-    return EmailMessage(
-        to=to,
-        subject=f"Confirmation de l'enregistrement de votre demande n° {view.request_number}",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "confirmation"),
-    )
+    subject = f"Confirmation de l'enregistrement de votre demande n° {view.request_number}"
+    return _message(view, to, subject, "confirmation", lines)
 
 
 def pre_check_rejection(view: RequestView, to: str) -> EmailMessage:
@@ -155,8 +161,6 @@ def pre_check_rejection(view: RequestView, to: str) -> EmailMessage:
         "- Le dossier n'est pas conforme."
     ]
     lines = [
-        _greeting(view),
-        "",
         f"Le contrôle de forme de votre demande n° {view.request_number} par le Centre de "
         "Traitement et des Numérisations (CTN) a relevé les anomalies suivantes :",
         *reasons,
@@ -164,21 +168,13 @@ def pre_check_rejection(view: RequestView, to: str) -> EmailMessage:
         "Votre demande est donc rejetée.",
         "",
         NEW_REQUEST_RULE,
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Rejet de votre demande n° {view.request_number}",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "pre-check-rejection"),
-    )
+    subject = f"Rejet de votre demande n° {view.request_number}"
+    return _message(view, to, subject, "pre-check-rejection", lines)
 
 
 def acceptance(view: RequestView, to: str) -> EmailMessage:
     lines = [
-        _greeting(view),
-        "",
         f"Votre demande d'inscription n° {view.request_number} au permis de conduire "
         f"(catégorie {_category(view)}) a été acceptée par le service instructeur.",
         "",
@@ -191,15 +187,9 @@ def acceptance(view: RequestView, to: str) -> EmailMessage:
         "Elle doit obligatoirement être présentée à l'inspecteur du permis de conduire le jour "
         "de l'examen, avec votre pièce d'identité. Sans cette attestation, l'examen sera "
         "reporté.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre demande n° {view.request_number} a été acceptée",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "decision"),
-    )
+    subject = f"Votre demande n° {view.request_number} a été acceptée"
+    return _message(view, to, subject, "decision", lines)
 
 
 def instruction_rejection(view: RequestView, to: str) -> EmailMessage:
@@ -211,29 +201,19 @@ def instruction_rejection(view: RequestView, to: str) -> EmailMessage:
         else f"Votre demande d'inscription n° {view.request_number} au permis de conduire "
     )
     lines = [
-        _greeting(view),
-        "",
         which + "a été rejetée par le service instructeur.",
         "",
         f"Motif du rejet : {reason or 'non précisé'}",
         "",
         NEW_REQUEST_RULE,
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Rejet de votre demande n° {view.request_number}",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "decision"),
-    )
+    subject = f"Rejet de votre demande n° {view.request_number}"
+    return _message(view, to, subject, "decision", lines)
 
 
 def in_instruction(view: RequestView, to: str) -> EmailMessage:
     department = view.address.department if view.address else ""
     lines = [
-        _greeting(view),
-        "",
         f"Le contrôle de forme de votre demande n° {view.request_number} par le Centre de "
         "Traitement et des Numérisations (CTN) est terminé.",
         "Votre demande est maintenant en cours d'instruction par le service instructeur de la "
@@ -249,13 +229,8 @@ def in_instruction(view: RequestView, to: str) -> EmailMessage:
             "permet de poursuivre votre apprentissage sur les voies ouvertes à la circulation "
             "publique.",
         ]
-    lines += ["", SIGNATURE]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre demande n° {view.request_number} est en cours d'instruction",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "in-instruction"),
-    )
+    subject = f"Votre demande n° {view.request_number} est en cours d'instruction"
+    return _message(view, to, subject, "in-instruction", lines)
 
 
 def pre_check_verdict_rejection(
@@ -267,8 +242,6 @@ def pre_check_verdict_rejection(
         "- Le dossier n'est pas conforme."
     ]
     lines = [
-        _greeting(view),
-        "",
         f"Après examen par un agent du Centre de Traitement et des Numérisations (CTN), votre "
         f"demande n° {view.request_number} n'est pas conforme, pour les raisons suivantes :",
         *reasons,
@@ -277,15 +250,9 @@ def pre_check_verdict_rejection(
         + (" et retirée du service instructeur de la DDT." if withdrawn else "."),
         "",
         NEW_REQUEST_RULE,
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Rejet de votre demande n° {view.request_number}",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "pre-check-verdict"),
-    )
+    subject = f"Rejet de votre demande n° {view.request_number}"
+    return _message(view, to, subject, "pre-check-verdict", lines)
 
 
 def cancellation(view: RequestView, to: str, *, withdrawn: bool = False) -> EmailMessage:
@@ -297,8 +264,6 @@ def cancellation(view: RequestView, to: str, *, withdrawn: bool = False) -> Emai
         else f"votre demande d'inscription n° {view.request_number}"
     )
     lines = [
-        _greeting(view),
-        "",
         f"Nous vous informons que {which} a été annulée par le service"
         + (" et retirée du service instructeur de la DDT." if withdrawn else "."),
         "",
@@ -306,15 +271,9 @@ def cancellation(view: RequestView, to: str, *, withdrawn: bool = False) -> Emai
         "",
         "Pour poursuivre votre démarche, vous pouvez déposer une nouvelle demande en ligne. "
         "Pour toute question, contactez le Centre de Contact Citoyens.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Annulation de votre demande n° {view.request_number}",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "cancelled"),
-    )
+    subject = f"Annulation de votre demande n° {view.request_number}"
+    return _message(view, to, subject, "cancelled", lines)
 
 
 def abandonment(view: RequestView, to: str) -> EmailMessage:
@@ -325,8 +284,6 @@ def abandonment(view: RequestView, to: str) -> EmailMessage:
         which = f"Votre demande d'inscription n° {view.request_number}"
         again = "Pour vous inscrire au permis de conduire, déposez une nouvelle demande en ligne."
     lines = [
-        _greeting(view),
-        "",
         f"{which}, commencée le "
         f"{local_date(view.created_at)}, n'a pas été envoyée dans le délai de 90 jours : "
         "elle est abandonnée et ne peut plus être complétée.",
@@ -339,13 +296,8 @@ def abandonment(view: RequestView, to: str) -> EmailMessage:
             "vous pouvez le reprendre dans une nouvelle demande tant qu'il est valable "
             "(6 mois après la prise de vue).",
         ]
-    lines += ["", SIGNATURE]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre demande n° {view.request_number} est abandonnée",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "abandoned"),
-    )
+    subject = f"Votre demande n° {view.request_number} est abandonnée"
+    return _message(view, to, subject, "abandoned", lines)
 
 
 def instruction_reminder(
@@ -362,8 +314,6 @@ def instruction_reminder(
         else f"La demande d'inscription n° {view.request_number} (catégorie {category})"
     )
     lines = [
-        "Bonjour,",
-        "",
         f"{which} est en "
         f"attente d'une décision du service instructeur de la DDT du département "
         f"{department} depuis le {local_date(since)}, soit plus de {duration_label(waited)}.",
@@ -386,15 +336,9 @@ def instruction_reminder(
         "n'est pas acceptée."
         if _is_title(view)
         else "Le candidat ne peut pas passer l'examen tant que sa demande n'est pas acceptée.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"{title} : demande n° {view.request_number} en attente de décision",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, f"ddt-reminder-{level}"),
-    )
+    subject = f"{title} : demande n° {view.request_number} en attente de décision"
+    return _message(view, to, subject, f"ddt-reminder-{level}", lines, greeting="Bonjour,")
 
 
 def duration_label(delay: timedelta) -> str:
@@ -557,8 +501,6 @@ def is_first_licence(view: RequestView) -> bool:
 def title_confirmation(view: RequestView, to: str) -> EmailMessage:
     submitted = local_date(view.submitted_at) if view.submitted_at else ""
     lines = [
-        _greeting(view),
-        "",
         f"Votre {TITLE_REQUEST} (motif : {_motif_label(view)}, catégorie {_category(view)}) "
         f"a bien été enregistrée le {submitted}.",
         f"Numéro de la demande : {view.request_number}",
@@ -574,22 +516,14 @@ def title_confirmation(view: RequestView, to: str) -> EmailMessage:
         "",
         "Vous pouvez suivre l'avancement de votre demande à tout moment depuis votre espace "
         f"personnel, et celui de votre titre sur la page {TRACKING_PAGE}.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Confirmation de l'enregistrement de votre demande n° {view.request_number}",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "confirmation"),
-    )
+    subject = f"Confirmation de l'enregistrement de votre demande n° {view.request_number}"
+    return _message(view, to, subject, "confirmation", lines)
 
 
 def title_in_production(view: RequestView, to: str) -> EmailMessage:
     """The DDT accepted the title request and the card is ordered."""
     lines = [
-        _greeting(view),
-        "",
         f"Votre {TITLE_REQUEST} n° {view.request_number} (catégorie {_category(view)}) a été "
         "acceptée par le service instructeur.",
         "",
@@ -608,22 +542,14 @@ def title_in_production(view: RequestView, to: str) -> EmailMessage:
         "",
         f"Vous pouvez suivre votre titre sur la page {TRACKING_PAGE} et depuis votre espace "
         "personnel.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre demande n° {view.request_number} a été acceptée : titre en fabrication",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "in-production"),
-    )
+    subject = f"Votre demande n° {view.request_number} a été acceptée : titre en fabrication"
+    return _message(view, to, subject, "in-production", lines)
 
 
 def title_sent(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
     again = delivery.shipment > 1
     lines = [
-        _greeting(view),
-        "",
         (
             f"Votre titre de conduite (demande n° {view.request_number}) vous est de nouveau "
             f"envoyé : il a été remis à La Poste le {local_date(delivery.since)}."
@@ -635,20 +561,14 @@ def title_sent(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessa
     ]
     if delivery.tracking_number:
         lines += [f"Numéro de suivi : {delivery.tracking_number}"]
-    lines += ["", PICKUP_RULE, AFTER_PICKUP_RULE, "", SIGNATURE]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre titre de conduite a été envoyé (demande n° {view.request_number})",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, f"sent-{delivery.shipment}"),
-    )
+    lines += ["", PICKUP_RULE, AFTER_PICKUP_RULE]
+    subject = f"Votre titre de conduite a été envoyé (demande n° {view.request_number})"
+    return _message(view, to, subject, f"sent-{delivery.shipment}", lines)
 
 
 def title_awaiting_pickup(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
     visit = delivery.first_visit_at or delivery.since
     lines = [
-        _greeting(view),
-        "",
         f"Le facteur s'est présenté le {local_date(visit)} pour vous remettre votre titre de "
         f"conduite (demande n° {view.request_number}) et a déposé un avis de passage en votre "
         "absence.",
@@ -659,16 +579,11 @@ def title_awaiting_pickup(view: RequestView, to: str, delivery: DeliveryView) ->
     ]
     if delivery.tracking_number:
         lines += [f"Numéro de suivi : {delivery.tracking_number}"]
-    lines += ["", AFTER_PICKUP_RULE, "", SIGNATURE]
-    return EmailMessage(
-        to=to,
-        subject=(
-            f"Votre titre de conduite vous attend au bureau de poste (demande n° "
-            f"{view.request_number})"
-        ),
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, f"pickup-{delivery.shipment}"),
+    lines += ["", AFTER_PICKUP_RULE]
+    subject = (
+        f"Votre titre de conduite vous attend au bureau de poste (demande n° {view.request_number})"
     )
+    return _message(view, to, subject, f"pickup-{delivery.shipment}", lines)
 
 
 def _handed_over_at_post_office(delivery: DeliveryView) -> bool:
@@ -679,28 +594,18 @@ def _handed_over_at_post_office(delivery: DeliveryView) -> bool:
 def title_delivered(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
     where = "au bureau de poste" if _handed_over_at_post_office(delivery) else "à votre domicile"
     lines = [
-        _greeting(view),
-        "",
         f"Votre titre de conduite (demande n° {view.request_number}) vous a été remis "
         f"{where} le {local_date(delivery.since)}. Votre demande est terminée.",
         "",
         "Vérifiez les informations qui y figurent ; en cas d'erreur, contactez le "
         f"{CONTACT_CENTRE}.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre titre de conduite vous a été remis (demande n° {view.request_number})",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "delivered"),
-    )
+    subject = f"Votre titre de conduite vous a été remis (demande n° {view.request_number})"
+    return _message(view, to, subject, "delivered", lines)
 
 
 def title_returned(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
     lines = [
-        _greeting(view),
-        "",
         f"Votre titre de conduite (demande n° {view.request_number}) n'a pas été retiré au "
         "bureau de poste dans le délai de 15 jours suivant le passage du facteur : il a été "
         "retourné.",
@@ -708,56 +613,34 @@ def title_returned(view: RequestView, to: str, delivery: DeliveryView) -> EmailM
         f"Vous pouvez en demander la réexpédition auprès du {CONTACT_CENTRE} jusqu'au "
         f"{_date(delivery.resend_deadline)} (6 mois).",
         "Au-delà, le titre sera détruit et une nouvelle demande devra être réalisée.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=(f"Votre titre de conduite n'a pas été retiré (demande n° {view.request_number})"),
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, f"returned-{delivery.shipment}"),
-    )
+    subject = f"Votre titre de conduite n'a pas été retiré (demande n° {view.request_number})"
+    return _message(view, to, subject, f"returned-{delivery.shipment}", lines)
 
 
 def title_resend_requested(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
     lines = [
-        _greeting(view),
-        "",
         f"Le {CONTACT_CENTRE} a demandé le {local_date(delivery.since)} la réexpédition de "
         f"votre titre de conduite (demande n° {view.request_number}).",
         f"Il vous sera de nouveau envoyé à votre domicile : {address_line(view)}.",
         "Un courriel vous donnera le numéro de suivi dès sa remise à La Poste.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Réexpédition de votre titre de conduite (demande n° {view.request_number})",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, f"resend-{delivery.shipment}"),
-    )
+    subject = f"Réexpédition de votre titre de conduite (demande n° {view.request_number})"
+    return _message(view, to, subject, f"resend-{delivery.shipment}", lines)
 
 
 def title_destroyed(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
     returned = delivery.returned_at or delivery.since
     lines = [
-        _greeting(view),
-        "",
         f"Votre titre de conduite (demande n° {view.request_number}), retourné le "
         f"{local_date(returned)}, n'a pas fait l'objet d'une demande de réexpédition auprès "
         f"du {CONTACT_CENTRE} dans le délai de 6 mois : il a été détruit.",
         "",
         f"Pour obtenir votre titre, vous devez réaliser une nouvelle {TITLE_REQUEST} en "
         "ligne, avec un nouveau code photo/signature numérique.",
-        "",
-        SIGNATURE,
     ]
-    return EmailMessage(
-        to=to,
-        subject=f"Votre titre de conduite a été détruit (demande n° {view.request_number})",
-        body="\n".join(lines),
-        idempotency_key=idempotency_key(view, "destroyed"),
-    )
+    subject = f"Votre titre de conduite a été détruit (demande n° {view.request_number})"
+    return _message(view, to, subject, "destroyed", lines)
 
 
 def delivery_email(view: RequestView, to: str, delivery: DeliveryView) -> EmailMessage:
