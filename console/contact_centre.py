@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from console import rendering
-from console.runtime import CALL_TIMEOUT, out, require, run, state_of
+from console.runtime import CALL_TIMEOUT, acting, out, require, run
 from permis.production.v1 import production_pb2
+from services.common import auth
 from services.common.clients import ServiceClients
 
 USER_ENV = "PERMIS_CONSOLE_USER"
@@ -23,7 +25,7 @@ def title_show(
 ) -> None:
     """L'état du titre d'une demande et ses événements (fabrication, envois, retours)."""
     title = run(
-        state_of(ctx),
+        acting(ctx, auth.CONTACT_CENTRE, os.environ.get(USER_ENV, "")),
         "production",
         lambda clients: clients.production.GetTitle(
             production_pb2.GetTitleRequest(request_number=request_number), timeout=CALL_TIMEOUT
@@ -43,7 +45,7 @@ def title_resend(
     """Demander le renvoi d'un titre revenu chez le producteur (dans les 6 mois)."""
     agent = require(agent, "votre identifiant d'agent avec --agent", USER_ENV)
     title = run(
-        state_of(ctx),
+        acting(ctx, auth.CONTACT_CENTRE, agent),
         "production",
         lambda clients: clients.production.RequestResend(
             production_pb2.RequestResendRequest(request_number=request_number, agent_id=agent),
@@ -80,7 +82,11 @@ def title_list(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
 ) -> None:
     """Les titres par état, les plus anciens d'abord (ex. --state returned)."""
-    titles = run(state_of(ctx), "production", lambda clients: _titles(clients, state, limit))
+    titles = run(
+        acting(ctx, auth.CONTACT_CENTRE, os.environ.get(USER_ENV, "")),
+        "production",
+        lambda clients: _titles(clients, state, limit),
+    )
     if not titles:
         out.print("Aucun titre" + (f" dans l'état {state}." if state else "."))
         return

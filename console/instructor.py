@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -18,14 +19,15 @@ from console.runtime import (
     CALL_TIMEOUT,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
+    acting,
     err,
     fail,
     out,
     require,
     run,
-    state_of,
 )
 from permis.instruction.v1 import instruction_pb2
+from services.common import auth
 from services.common.clients import ServiceClients
 from services.common.errors import PermisError
 
@@ -93,7 +95,7 @@ def queue(
     """La file d'attente d'un département, les plus anciens (et relancés) d'abord."""
     department = _department(department)
     cases = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, os.environ.get(USER_ENV, ""), department),
         "instruction",
         lambda clients: pending_cases(clients, department, limit, unclaimed_only=unclaimed),
     )
@@ -113,7 +115,7 @@ def claim(
     """Prendre un dossier en charge et l'afficher, pièces consultables par liens temporaires."""
     instructor, department = _instructor(instructor), _department(department)
     case = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, instructor, department),
         "instruction",
         lambda clients: clients.instruction.ClaimCase(
             instruction_pb2.ClaimCaseRequest(
@@ -148,6 +150,7 @@ def show(
     ctx: typer.Context,
     request_number: RequestNumber,
     instructor: Instructor = "",
+    department: Department = "",
     open_kind: Annotated[
         str,
         typer.Option("--open", help="Télécharger la pièce de ce type (ex. identity_proof)."),
@@ -158,7 +161,7 @@ def show(
 ) -> None:
     """Afficher un dossier ; --open KIND --to FICHIER télécharge une pièce par son lien."""
     case = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, instructor, _department(department)),
         "instruction",
         lambda clients: _case_with_links(clients, request_number, instructor.strip()),
     )
@@ -206,11 +209,16 @@ def download(case: instruction_pb2.InstructionCase, kind: str, to: Path | None) 
     )
 
 
-def accept(ctx: typer.Context, request_number: RequestNumber, instructor: Instructor = "") -> None:
+def accept(
+    ctx: typer.Context,
+    request_number: RequestNumber,
+    instructor: Instructor = "",
+    department: Department = "",
+) -> None:
     """Accepter un dossier : un NEPH est attribué et la démarche du candidat reprend."""
     instructor = _instructor(instructor)
     decision = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, instructor, _department(department)),
         "instruction",
         lambda clients: clients.instruction.AcceptCase(
             instruction_pb2.AcceptCaseRequest(
@@ -230,11 +238,12 @@ def reject(
     ],
     text: Annotated[str, typer.Option("--text", "-t", help="Précision pour le candidat.")] = "",
     instructor: Instructor = "",
+    department: Department = "",
 ) -> None:
     """Rejeter un dossier avec un motif (et une précision si le motif l'exige)."""
     instructor = _instructor(instructor)
     decision = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, instructor, _department(department)),
         "instruction",
         lambda clients: clients.instruction.RejectCase(
             instruction_pb2.RejectCaseRequest(
@@ -255,7 +264,7 @@ def reject(
 def reasons(ctx: typer.Context) -> None:
     """Les motifs de rejet possibles."""
     response = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, os.environ.get(USER_ENV, "")),
         "instruction",
         lambda clients: clients.instruction.ListRejectionReasons(
             instruction_pb2.ListRejectionReasonsRequest(), timeout=CALL_TIMEOUT
@@ -327,7 +336,7 @@ def bulk_accept(
         fail(f"--max doit être compris entre 1 et {BULK_CAP} (demandé : {maximum}).")
     instructor, department = _instructor(instructor), _department(department)
     accepted, failed = run(
-        state_of(ctx),
+        acting(ctx, auth.DDT_INSTRUCTOR, instructor, department),
         "instruction",
         lambda clients: _bulk_accept(clients, department, instructor, maximum, keep_going, dry_run),
     )
@@ -376,7 +385,7 @@ def exam_record(
         fail(f"Date d'examen invalide : {exam_date} (attendu AAAA-MM-JJ).")
     examiner = require(examiner, "l'examinateur avec --examiner", USER_ENV)
     result = run(
-        state_of(ctx),
+        acting(ctx, auth.EXAMINER, examiner),
         "instruction",
         lambda clients: clients.instruction.RecordExamResult(
             instruction_pb2.RecordExamResultRequest(
@@ -402,7 +411,7 @@ def exam_list(
 ) -> None:
     """Les résultats enregistrés pour un NEPH, les plus récents d'abord."""
     response = run(
-        state_of(ctx),
+        acting(ctx, auth.EXAMINER, os.environ.get(USER_ENV, "")),
         "instruction",
         lambda clients: clients.instruction.ListExamResults(
             instruction_pb2.ListExamResultsRequest(neph=neph.strip()), timeout=CALL_TIMEOUT

@@ -8,6 +8,7 @@ actions on it (the support service's audit log).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Annotated
 
@@ -15,8 +16,9 @@ import typer
 from rich.table import Table
 
 from console.rendering import short_time
-from console.runtime import CALL_TIMEOUT, fail, out, require, run, state_of
+from console.runtime import CALL_TIMEOUT, acting, fail, out, require, run
 from permis.support.v1 import support_pb2
+from services.common import auth
 
 OPERATOR_ENV = "PERMIS_CONSOLE_USER"
 JOURNEYS = {"inscription": "inscription", "title": "titre"}
@@ -92,7 +94,7 @@ def requests_find(
         fail("Indiquez exactement un critère : --email, --account ou --request.")
     query = support_pb2.FindRequestsRequest(**given)  # type: ignore[arg-type]
     found = run(
-        state_of(ctx),
+        acting(ctx, auth.OPERATOR, os.environ.get(OPERATOR_ENV, "")),
         "support",
         lambda clients: clients.support.FindRequests(query, timeout=CALL_TIMEOUT),
     )
@@ -117,7 +119,7 @@ def requests_cancel(
     operator = require(operator, "votre identifiant d'opérateur avec --operator", OPERATOR_ENV)
     reason = require(reason, "le motif de l'annulation avec --reason")
     answer = run(
-        state_of(ctx),
+        acting(ctx, auth.OPERATOR, operator),
         "support",
         lambda clients: clients.support.CancelRequest(
             support_pb2.CancelRequestRequest(
@@ -143,7 +145,7 @@ def requests_actions(
     if not (request_number.strip() or operator.strip()):
         fail("Indiquez un numéro de demande ou --operator.")
     listed = run(
-        state_of(ctx),
+        acting(ctx, auth.OPERATOR, os.environ.get(OPERATOR_ENV, "")),
         "support",
         lambda clients: clients.support.ListActions(
             support_pb2.ListActionsRequest(

@@ -16,6 +16,7 @@ import grpc
 import typer
 from rich.console import Console
 
+from services.common.auth import Principal
 from services.common.clients import ServiceClients
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import ServiceName, Settings
@@ -36,6 +37,8 @@ class ConsoleState:
     """Built once by the app's callback from ``Settings()`` and the global options."""
 
     settings: Settings = field(default_factory=Settings)
+    # Who the command's calls act as (its role, from the command; see ``acting``).
+    acting_as: Principal | None = None
 
     def address(self, service: ServiceName) -> str:
         return self.settings.address_of(service)
@@ -45,6 +48,13 @@ def state_of(ctx: typer.Context) -> ConsoleState:
     if not isinstance(ctx.obj, ConsoleState):  # a command invoked without the callback
         ctx.obj = ConsoleState()
     return ctx.obj
+
+
+def acting(ctx: typer.Context, role: str, subject: str = "", department: str = "") -> ConsoleState:
+    """The state, its calls acting as ``role`` (subject: the agent's identifier)."""
+    state = state_of(ctx)
+    state.acting_as = principal(role, subject, department)
+    return state
 
 
 def require(value: str, option: str, envvar: str | None = None) -> str:
@@ -60,15 +70,23 @@ def fail(message: str, code: int = EXIT_REFUSED) -> None:
     raise typer.Exit(code)
 
 
+def principal(role: str, subject: str, department: str = "") -> Principal:
+    """Who a command acts as. In development the console mints its own service token
+    with the shared ``PERMIS_SERVICE_SECRET``; in production the agent's token would come
+    from identity / the ministry's SSO after they sign in, never from a shared secret."""
+    return Principal(subject.strip() or "console", role, department.strip() or None)
+
+
 def run(
     state: ConsoleState,
     service: ServiceName,
     action: Callable[[ServiceClients], Awaitable[T]],
 ) -> T:
-    """Runs one command's calls; any refusal or transport failure ends the process."""
+    """Runs one command's calls as ``state.acting_as`` (see ``acting``); any refusal or
+    transport failure ends the process."""
 
     async def main() -> T:
-        clients = ServiceClients(state.settings)
+        clients = ServiceClients(state.settings, state.acting_as)
         try:
             return await action(clients)
         finally:

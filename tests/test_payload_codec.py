@@ -79,7 +79,10 @@ def test_bad_keys_are_refused() -> None:
 
 def test_development_key_is_refused_in_production() -> None:
     production = Settings(
-        environment="production", session_secret="s" * 40, s3_secret_key="real-secret"
+        environment="production",
+        session_secret="s" * 40,
+        service_secret="t" * 40,
+        s3_secret_key="real-secret",
     )
     with pytest.raises(PayloadKeyError):
         data_converter(production)

@@ -18,6 +18,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from services.common.auth import WORKER, Principal
 from services.common.clients import ServiceClients
 from services.common.observability import (
     setup_process,
@@ -105,7 +106,7 @@ async def run_until_signalled(
 
 async def serve(settings: Settings) -> None:
     client = await connect(settings)
-    clients = ServiceClients(settings)
+    clients = ServiceClients(settings, Principal("worker", WORKER))
     worker = build_worker(client, settings, clients)
     await ensure_retention_schedule(client, settings)  # idempotent: created or updated
     log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)

@@ -26,6 +26,9 @@ from deploy.local import samples
 from deploy.partners.simulator import play_partners
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
 from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
+from services.common import auth
+from services.common.auth import Principal
+from services.common.clients import open_channel
 from services.common.settings import Settings
 from workflows import ids
 from workflows.models import department_of
@@ -73,7 +76,8 @@ async def wait_for_stage(
 
 
 async def issue_photo_code(settings: Settings) -> str:
-    async with grpc.aio.insecure_channel(settings.photocode_address) as channel:
+    booth_principal = Principal(DEMO_BOOTH, auth.APPROVED_BOOTH)
+    async with open_channel(settings.photocode_address, settings, booth_principal) as channel:
         booth = photocode_pb2_grpc.PhotoCodeServiceStub(channel)
         code = await booth.IssueCode(
             photocode_pb2.IssueCodeRequest(
@@ -93,7 +97,8 @@ async def instructor_decides(
     reject_with: tuple[str, str] | None = None,
 ) -> instruction_pb2.Decision:
     """The DDT instructor finds the case in the queue, claims it, and decides."""
-    async with grpc.aio.insecure_channel(settings.instruction_address) as channel:
+    instructor = Principal(DEMO_INSTRUCTOR, auth.DDT_INSTRUCTOR, department)
+    async with open_channel(settings.instruction_address, settings, instructor) as channel:
         ddt = instruction_pb2_grpc.InstructionServiceStub(channel)
         queue = await ddt.ListPendingCases(
             instruction_pb2.ListPendingCasesRequest(department=department, page_size=500)
@@ -339,7 +344,8 @@ async def inscription_journey(gateway_url: str, settings: Settings) -> tuple[str
 
 
 async def examiner_records_pass(settings: Settings, neph: str) -> None:
-    async with grpc.aio.insecure_channel(settings.instruction_address) as channel:
+    examiner = Principal(DEMO_EXAMINER, auth.EXAMINER)
+    async with open_channel(settings.instruction_address, settings, examiner) as channel:
         await instruction_pb2_grpc.InstructionServiceStub(channel).RecordExamResult(
             instruction_pb2.RecordExamResultRequest(
                 neph=neph,

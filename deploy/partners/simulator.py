@@ -3,7 +3,8 @@
 The real partners (the card printer and La Poste) are outside the system: they report
 what happens to each card to the production service through its gRPC API. This module
 plays both of them against that API, and only that API (it imports nothing of the
-service itself), so it shows what a partner integration has to do:
+service itself, only how calls carry credentials: each partner's service token, role
+``printer`` or ``post``), so it shows what a partner integration has to do:
 
 - the printer polls ``ListTitles(state=ordered)``, makes each card and reports
   MANUFACTURED;
@@ -49,6 +50,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from permis.production.v1 import production_pb2, production_pb2_grpc
+from services.common import auth
+from services.common.auth import Principal
+from services.common.clients import open_channel
+from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -179,19 +184,24 @@ class Partners:
         retry_for: float = 60.0,
         wait_for_title: float = 120.0,
         say: Callable[[str], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.address = address
+        # Each partner calls with its own service token (roles printer and post).
+        self.settings = settings or Settings()
         self.pickup_wait = pickup_wait
         self.poll_interval = poll_interval
         self.retry_for = retry_for
         self.wait_for_title = wait_for_title
         self.say = say or (lambda line: log.info("%s", line))
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: production_pb2_grpc.ProductionServiceStub | None = None
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, production_pb2_grpc.ProductionServiceStub] = {}
 
     async def __aenter__(self) -> Partners:
-        self._channel = grpc.aio.insecure_channel(self.address)
-        self._stub = production_pb2_grpc.ProductionServiceStub(self._channel)
+        for partner, role in ((PRINTER, auth.PRINTER), (POST, auth.POST)):
+            channel = open_channel(self.address, self.settings, Principal(partner, role))
+            self._channels[partner] = channel
+            self._stubs[partner] = production_pb2_grpc.ProductionServiceStub(channel)
         return self
 
     async def __aexit__(
@@ -200,15 +210,20 @@ class Partners:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-        self._channel = self._stub = None
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+        self._stubs.clear()
+
+    def stub_of(self, partner: str) -> production_pb2_grpc.ProductionServiceStub:
+        if partner not in self._stubs:
+            raise RuntimeError("use `async with Partners(...) as partners:`")
+        return self._stubs[partner]
 
     @property
     def stub(self) -> production_pb2_grpc.ProductionServiceStub:
-        if self._stub is None:
-            raise RuntimeError("use `async with Partners(...) as partners:`")
-        return self._stub
+        """The printer's: it polls for orders and looks cards up."""
+        return self.stub_of(PRINTER)
 
     # ---- one card --------------------------------------------------------------------
 
@@ -243,7 +258,9 @@ class Partners:
         pause = 0.2
         while True:
             try:
-                title = await self.stub.RecordPartnerEvent(event, timeout=CALL_TIMEOUT)
+                title = await self.stub_of(partner_of(kind)).RecordPartnerEvent(
+                    event, timeout=CALL_TIMEOUT
+                )
             except grpc.aio.AioRpcError as error:
                 reason, message = _refusal(error)
                 if error.code() in RETRYABLE and time.monotonic() + pause < deadline:

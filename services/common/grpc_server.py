@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from services.common.auth import AccessTable, AuthInterceptor
 from services.common.errors import ErrorCode, PermisError
 from services.common.observability import ObservabilityServerInterceptor
 
@@ -68,6 +69,9 @@ class ServiceDefinition:
 
     full_name: str  # e.g. "permis.identity.v1.IdentityService"
     register: Callable[[grpc.aio.Server], None]
+    # Method name → roles allowed (services.common.auth); enforced when the server has a
+    # service secret. A method missing from the table is denied to every role.
+    access: AccessTable | None = None
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -83,11 +87,27 @@ async def start_server(
     *,
     max_message_bytes: int = 16 * 1024 * 1024,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    service_secret: str | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start a server with health and reflection; returns it and the bound port."""
+    """Start a server with health and reflection; returns it and the bound port.
+
+    With ``service_secret`` every call must carry a service token allowed by the
+    definitions' access tables (``serve`` always passes it: real processes enforce).
+    Without it, as in unit tests of a servicer, calls are not checked.
+    """
+    guards: list[grpc.aio.ServerInterceptor] = []
+    if service_secret is not None:
+        tables = {d.full_name: d.access or {} for d in definitions}
+        guards.append(AuthInterceptor(tables, service_secret))
     server = grpc.aio.server(
-        # Outermost: metrics and spans see the status ErrorInterceptor gives.
-        interceptors=[ObservabilityServerInterceptor(), ErrorInterceptor(), *interceptors],
+        # Outermost: metrics and spans see the status ErrorInterceptor gives; the
+        # authorization check runs inside ErrorInterceptor so its refusals are rich.
+        interceptors=[
+            ObservabilityServerInterceptor(),
+            ErrorInterceptor(),
+            *guards,
+            *interceptors,
+        ],
         options=server_options(max_message_bytes),
     )
     health_servicer = health.aio.HealthServicer()
@@ -119,10 +139,16 @@ async def serve(
     *,
     max_message_bytes: int,
     grace_seconds: float,
+    service_secret: str | None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT; then report NOT_SERVING and finish in-flight calls."""
-    server, _ = await start_server(definitions, address, max_message_bytes=max_message_bytes)
+    """Run until SIGTERM/SIGINT; then report NOT_SERVING and finish in-flight calls.
+
+    ``service_secret`` is explicit: ``service_main`` always passes the deployment's, so
+    every service process enforces its access table."""
+    server, _ = await start_server(
+        definitions, address, max_message_bytes=max_message_bytes, service_secret=service_secret
+    )
     log.info("gRPC %s listening on %s", ", ".join(d.full_name for d in definitions), address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ from typing import NoReturn
 
 from temporalio.client import Client
 
+from services.common.auth import service_principal
 from services.common.clients import ServiceClients
 from services.common.grpc_server import ServiceDefinition, serve
 from services.common.journey_updates import TemporalJourneyUpdater, connect_temporal
@@ -41,8 +42,10 @@ class ServiceContext:
     """What a service may use while it builds: settings, and on request the other
     services' clients and Temporal (neither is created unless asked for)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, name: ServiceName | None = None) -> None:
         self.settings = settings
+        # Who this service is when it calls the others (a service principal).
+        self.principal = service_principal(name or "service")
         self._clients: ServiceClients | None = None
         self._temporal: Client | None = None
 
@@ -51,7 +54,7 @@ class ServiceContext:
         """Stubs to the other services; their channels connect lazily (a service may
         start after us). Closed by ``run_service`` after the build's own closers."""
         if self._clients is None:
-            self._clients = ServiceClients(self.settings)
+            self._clients = ServiceClients(self.settings, self.principal)
         return self._clients
 
     async def temporal(self) -> Client:
@@ -73,7 +76,7 @@ async def serve_service(name: ServiceName, build_definition: BuildDefinition) ->
     """Build the service ``name``, serve it until signalled, then close what it opened."""
     settings = Settings()
     setup_process(settings, name)
-    context = ServiceContext(settings)
+    context = ServiceContext(settings, name)
     try:
         definitions, closers = await build_definition(context)
 
@@ -86,6 +89,7 @@ async def serve_service(name: ServiceName, build_definition: BuildDefinition) ->
             settings.address_of(name),
             max_message_bytes=settings.grpc_max_message_bytes,
             grace_seconds=settings.grpc_shutdown_grace_seconds,
+            service_secret=settings.service_secret,
             on_stop=stop,
         )
     finally:

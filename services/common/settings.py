@@ -19,6 +19,7 @@ DEV_SECRET = "dev-only-secret-change-me"
 # refuses it in production.
 DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcGF5bG9hZC1rZXktMzItYnl0ZXMhISE="
 DEV_CODEC_SERVER_TOKEN = "dev-only-codec-token"
+DEV_SERVICE_SECRET = "dev-only-service-secret-change-me"
 
 ServiceName = Literal[
     "identity", "photocode", "documents", "ctn", "instruction", "production", "support"
@@ -117,6 +118,10 @@ class Settings(BaseSettings):
     )
 
     session_secret: str = DEV_SECRET
+    # Signs the service tokens every gRPC call carries (services.common.auth); shared by
+    # the processes of one deployment. Tokens live service_token_ttl_seconds.
+    service_secret: str = DEV_SERVICE_SECRET
+    service_token_ttl_seconds: int = 300
     session_ttl_minutes: int = 60
     # Booths approved to issue photo/signature codes ("agréé service en ligne ANTS").
     approved_booths: list[str] = Field(default_factory=lambda: ["CABINE-DEMO-0001"])
@@ -127,6 +132,8 @@ class Settings(BaseSettings):
             problems = []
             if self.session_secret == DEV_SECRET or len(self.session_secret) < 32:
                 problems.append("PERMIS_SESSION_SECRET must be a secret of 32+ characters")
+            if self.service_secret == DEV_SERVICE_SECRET or len(self.service_secret) < 32:
+                problems.append("PERMIS_SERVICE_SECRET must be a secret of 32+ characters")
             if self.s3_secret_key == "permis-dev-secret":
                 problems.append("PERMIS_S3_SECRET_KEY must be set")
             if problems:

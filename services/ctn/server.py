@@ -17,6 +17,7 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.ctn.v1 import ctn_pb2, ctn_pb2_grpc
+from services.common.auth import CTN_AGENT, OPERATOR, WORKER, AccessTable, roles
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -212,6 +213,14 @@ def delivery_refusal(error: Exception, verdict: AgentVerdictRow, workflow_id: st
     return error
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    "CheckDossier": roles(WORKER),
+    "GetResult": roles(WORKER, CTN_AGENT, OPERATOR),
+    "MarkNonCompliant": roles(CTN_AGENT),
+}
+
+
 def definition(
     sessions: async_sessionmaker[AsyncSession],
     updater: JourneyUpdater,
@@ -222,6 +231,7 @@ def definition(
     return ServiceDefinition(
         FULL_NAME,
         lambda server: ctn_pb2_grpc.add_PreCheckServiceServicer_to_server(servicer, server),
+        access=ACCESS,
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from services.common import migrations
+from services.common.auth import CTN_AGENT, GATEWAY, INSTRUCTION_SERVICE, WORKER, AccessTable, roles
 from services.common.db import is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition, not_found_if_missing
@@ -310,10 +311,27 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
         )
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    # Candidates' documents: only through the gateway, which checks ownership.
+    "UploadDocument": roles(GATEWAY),
+    "GetDocument": roles(GATEWAY, WORKER),
+    "DownloadDocument": roles(GATEWAY),
+    "ListDocuments": roles(GATEWAY, WORKER),
+    "DeleteDocument": roles(GATEWAY),
+    # Short-lived links for the agents who review a dossier.
+    "GetDownloadUrl": roles(INSTRUCTION_SERVICE, CTN_AGENT),
+    "RenderAttestation": roles(WORKER),
+    "RenderReceipt": roles(WORKER),
+    "PurgeRequestDocuments": roles(WORKER),
+}
+
+
 def definition(servicer: DocumentServicer) -> ServiceDefinition:
     return ServiceDefinition(
         SERVICE_NAME,
         lambda server: documents_pb2_grpc.add_DocumentServiceServicer_to_server(servicer, server),
+        access=ACCESS,
     )
 
 

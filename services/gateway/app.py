@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from services.common.auth import GATEWAY, Principal
 from services.common.clients import ServiceClients
 from services.common.journey_updates import connect_temporal
 from services.common.observability import instrument_app
@@ -25,7 +26,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = temporal or await connect_temporal(settings)
         app.state.settings = settings
-        app.state.clients = ServiceClients(settings)
+        app.state.clients = ServiceClients(settings, Principal("gateway", GATEWAY))
         app.state.journeys = Journeys(client, settings)
         yield
         await app.state.clients.close()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.common import migrations
+from services.common.auth import GATEWAY, OPERATOR, OPERATOR_SERVICE, AccessTable, roles
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -407,6 +408,23 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return await self._open_session(fresh)
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    # The candidate-facing flows all go through the gateway (it holds the session).
+    "CreateAccount": roles(GATEWAY, OPERATOR),
+    "Authenticate": roles(GATEWAY),
+    "VerifySession": roles(GATEWAY),
+    "GetAccount": roles(GATEWAY, OPERATOR_SERVICE, OPERATOR),
+    "FindAccount": roles(OPERATOR_SERVICE, OPERATOR),
+    "RegisterAccount": roles(GATEWAY),
+    "ActivateAccount": roles(GATEWAY),
+    "LogOut": roles(GATEWAY),
+    "RequestPasswordReset": roles(GATEWAY),
+    "ResetPassword": roles(GATEWAY),
+    "SignInWithFranceConnect": roles(GATEWAY),
+}
+
+
 def definition(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -427,6 +445,7 @@ def definition(
     return ServiceDefinition(
         FULL_NAME,
         lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
+        access=ACCESS,
     )
 
 

@@ -30,6 +30,17 @@ from permis.common.v1 import dossier_pb2
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
 from services.common import migrations
+from services.common.auth import (
+    CONTACT_CENTRE,
+    DDT_INSTRUCTOR,
+    EXAMINER,
+    OPERATOR,
+    WORKER,
+    AccessTable,
+    current_principal,
+    require_department,
+    roles,
+)
 from services.common.db import is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -242,6 +253,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         self, request: instruction_pb2.ListPendingCasesRequest, context: grpc.aio.ServicerContext
     ) -> instruction_pb2.ListPendingCasesResponse:
         department = rules.check_department(request.department)
+        require_department(department)  # an instructor sees only their department's queue
         size = rules.page_size(request.page_size)
         after = rules.decode_page_token(request.page_token) if request.page_token else None
         async with self.sessionmaker() as session:
@@ -261,7 +273,9 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
     async def GetCase(
         self, request: instruction_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
     ) -> instruction_pb2.InstructionCase:
-        return case_proto(await self._case(_required(request.request_number, "request_number")))
+        case = await self._case(_required(request.request_number, "request_number"))
+        require_department(case.department)
+        return case_proto(case)
 
     async def _case(self, request_number: str) -> CaseRow:
         async with self.sessionmaker() as session:
@@ -278,6 +292,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         number = _required(request.request_number, "request_number")
         instructor = _required(request.instructor_id, "instructor_id")
         department = rules.check_department(request.department.strip())
+        require_department(department)
         case = await self._case(number)
         check_claimable(case, instructor, department)
         documents = await self._document_links(case)
@@ -482,6 +497,9 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         after an outage); the opposite decision is refused, and so is a pending case
         another instructor holds.
         """
+        principal = current_principal()
+        if principal is not None and principal.role == DDT_INSTRUCTOR:
+            require_department((await self._case(request_number)).department)
         decided_at = datetime.now(UTC)
         async with self.sessionmaker.begin() as session:
             department = await storage.decide(
@@ -535,12 +553,30 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         return decision_proto(case)
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    "EnqueueCase": roles(WORKER),
+    "WithdrawCase": roles(WORKER),
+    "RemindCase": roles(WORKER),
+    # Department-scoped for instructors (checked by the servicer).
+    "ListPendingCases": roles(DDT_INSTRUCTOR),
+    "GetCase": roles(DDT_INSTRUCTOR, OPERATOR),
+    "ClaimCase": roles(DDT_INSTRUCTOR),
+    "AcceptCase": roles(DDT_INSTRUCTOR),
+    "RejectCase": roles(DDT_INSTRUCTOR),
+    "ListRejectionReasons": roles(DDT_INSTRUCTOR, OPERATOR, CONTACT_CENTRE),
+    "RecordExamResult": roles(EXAMINER),
+    "ListExamResults": roles(WORKER, EXAMINER, DDT_INSTRUCTOR),
+}
+
+
 def definition(servicer: InstructionServicer) -> ServiceDefinition:
     return ServiceDefinition(
         SERVICE_NAME,
         lambda server: instruction_pb2_grpc.add_InstructionServiceServicer_to_server(
             servicer, server
         ),
+        access=ACCESS,
     )
 
 

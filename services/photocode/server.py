@@ -11,6 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.photocode.v1 import photocode_pb2, photocode_pb2_grpc
 from services.common import migrations
+from services.common.auth import (
+    APPROVED_BOOTH,
+    CTN_AGENT,
+    DDT_INSTRUCTOR,
+    GATEWAY,
+    OPERATOR,
+    WORKER,
+    AccessTable,
+    roles,
+)
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -138,6 +148,15 @@ class PhotoCodeServicer(photocode_pb2_grpc.PhotoCodeServiceServicer):
         )
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    "IssueCode": roles(APPROVED_BOOTH),
+    "CheckCode": roles(GATEWAY, WORKER),
+    "ConsumeCode": roles(WORKER),
+    "GetPortrait": roles(WORKER, CTN_AGENT, DDT_INSTRUCTOR, OPERATOR),
+}
+
+
 def definition(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, *, clock: Clock = utc_now
 ) -> ServiceDefinition:
@@ -150,6 +169,7 @@ def definition(
     return ServiceDefinition(
         FULL_NAME,
         lambda server: photocode_pb2_grpc.add_PhotoCodeServiceServicer_to_server(servicer, server),
+        access=ACCESS,
     )
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from permis.production.v1 import production_pb2, production_pb2_grpc
+from services.common.auth import CONTACT_CENTRE, OPERATOR, POST, PRINTER, WORKER, AccessTable, roles
 from services.common.db import is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -437,12 +438,25 @@ class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
             await self.store.mark_delivered(line.id, self.clock())
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    "OrderTitle": roles(WORKER),
+    "ShipAgain": roles(WORKER),
+    "DestroyTitle": roles(WORKER),
+    "RecordPartnerEvent": roles(PRINTER, POST),
+    "GetTitle": roles(WORKER, PRINTER, POST, CONTACT_CENTRE, OPERATOR),
+    "ListTitles": roles(PRINTER, POST, CONTACT_CENTRE, OPERATOR),
+    "RequestResend": roles(CONTACT_CENTRE, OPERATOR),
+}
+
+
 def definition(servicer: ProductionServicer) -> ServiceDefinition:
     return ServiceDefinition(
         SERVICE_NAME,
         lambda server: production_pb2_grpc.add_ProductionServiceServicer_to_server(
             servicer, server
         ),
+        access=ACCESS,
     )
 
 

@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from permis.identity.v1 import identity_pb2
 from permis.support.v1 import support_pb2, support_pb2_grpc
+from services.common.auth import OPERATOR, AccessTable, roles
 from services.common.clients import ServiceClients
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
@@ -328,10 +329,19 @@ class SupportServicer(support_pb2_grpc.SupportServiceServicer):
         )
 
 
+# Who may call each method (services.common.auth enforces it; absent = nobody).
+ACCESS: AccessTable = {
+    "FindRequests": roles(OPERATOR),
+    "CancelRequest": roles(OPERATOR),
+    "ListActions": roles(OPERATOR),
+}
+
+
 def definition(servicer: SupportServicer) -> ServiceDefinition:
     return ServiceDefinition(
         SERVICE_NAME,
         lambda server: support_pb2_grpc.add_SupportServiceServicer_to_server(servicer, server),
+        access=ACCESS,
     )
 
 

@@ -11,7 +11,6 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 import schemathesis
@@ -24,6 +23,8 @@ from deploy.local import samples
 from deploy.local.demo import Candidate, issue_photo_code, new_candidate
 from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from services.common import auth
+from tests.grpc_auth import channel_as
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -182,7 +183,7 @@ async def test_hostile_uploads_through_the_gateway(stack: LocalStack, candidate:
         settings_.s3_endpoint, settings_.s3_access_key, settings_.s3_secret_key, secure=False
     )
     assert list(s3.list_objects(settings_.s3_bucket, prefix=f"requests/{number}/")) == []
-    async with grpc.aio.insecure_channel(settings_.documents_address) as channel:
+    async with channel_as(settings_.documents_address, auth.GATEWAY, settings=settings_) as channel:
         listed = await documents_pb2_grpc.DocumentServiceStub(channel).ListDocuments(
             documents_pb2.ListDocumentsRequest(request_number=number)
         )

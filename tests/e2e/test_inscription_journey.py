@@ -36,8 +36,10 @@ from deploy.local.demo import (
 )
 from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from services.common import auth
 from services.common.payload_codec import data_converter
 from services.common.settings import SERVICE_NAMES
+from tests.grpc_auth import channel_as
 from workflows import ids
 from workflows.models import DocumentKind, RequestView
 
@@ -161,7 +163,7 @@ async def test_documents_are_stored_with_their_bytes(
     stack: LocalStack, accepted_request: str
 ) -> None:
     settings = stack.settings
-    async with grpc.aio.insecure_channel(settings.documents_address) as channel:
+    async with channel_as(settings.documents_address, auth.GATEWAY, settings=settings) as channel:
         documents = documents_pb2_grpc.DocumentServiceStub(channel)
         listed = await documents.ListDocuments(
             documents_pb2.ListDocumentsRequest(request_number=accepted_request)
@@ -333,7 +335,9 @@ async def test_receipt_and_attestation_are_real_pdfs(
     )
     view = await handle.result()
     assert view.receipt_document_id and view.attestation_document_id
-    async with grpc.aio.insecure_channel(stack.settings.documents_address) as channel:
+    async with channel_as(
+        stack.settings.documents_address, auth.GATEWAY, settings=stack.settings
+    ) as channel:
         documents = documents_pb2_grpc.DocumentServiceStub(channel)
         receipt = await documents.DownloadDocument(
             documents_pb2.GetDocumentRequest(document_id=view.receipt_document_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import httpx
 import pytest
 
@@ -22,7 +21,9 @@ from deploy.local.demo import (
 )
 from deploy.local.stack import LocalStack, StackPorts
 from permis.production.v1 import production_pb2, production_pb2_grpc
+from services.common import auth
 from tests.e2e.test_inscription_journey import body_of, mails_for, subject_of
+from tests.grpc_auth import channel_as
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -57,7 +58,9 @@ async def test_title_after_exam_success_is_delivered(stack: LocalStack) -> None:
     assert view["tracking_number"] and view["tracking_number"].startswith("LP")
     assert view["motif"]["neph"] == neph
 
-    async with grpc.aio.insecure_channel(settings.production_address) as channel:
+    async with channel_as(
+        settings.production_address, auth.CONTACT_CENTRE, settings=settings
+    ) as channel:
         title = await production_pb2_grpc.ProductionServiceStub(channel).GetTitle(
             production_pb2.GetTitleRequest(request_number=number)
         )

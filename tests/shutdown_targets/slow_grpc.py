@@ -51,6 +51,7 @@ async def main(address: str, grace_seconds: float, call_seconds: float) -> None:
         address,
         max_message_bytes=4 * 1024 * 1024,
         grace_seconds=grace_seconds,
+        service_secret=None,  # a bare target for the shutdown behaviour, not access
         on_stop=stopped,
     )
 
