@@ -68,6 +68,9 @@ ROLES: tuple[str, ...] = (
 )
 
 METADATA_KEY = "authorization"
+# In the ErrorInfo metadata of this layer's refusals (``check``), so a caller or a test
+# tells "your credentials" from a handler's own not_authenticated (e.g. VerifySession).
+CHECK = "service_token"
 DEFAULT_TTL_SECONDS = 300
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 
@@ -123,7 +126,7 @@ def mint_token(
 
 def verify_token(token: str, secret: str, *, clock: Clock = time.time) -> Principal:
     """The token's principal; ``PermisError(not_authenticated)`` if forged or expired."""
-    refused = PermisError(ErrorCode.NOT_AUTHENTICATED)
+    refused = PermisError(ErrorCode.NOT_AUTHENTICATED, details={"check": CHECK})
     payload, dot, signature = token.partition(".")
     if not dot or not hmac.compare_digest(signature, _signature(secret, payload)):
         raise refused
@@ -232,7 +235,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 scheme, _, token = value.partition(" ")
                 if scheme.lower() == "bearer" and token:
                     return verify_token(token.strip(), self._secret, clock=self._clock)
-        raise PermisError(ErrorCode.NOT_AUTHENTICATED)
+        raise PermisError(ErrorCode.NOT_AUTHENTICATED, details={"check": CHECK})
 
     async def intercept_service(
         self,
@@ -251,7 +254,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         async def authorized(request: Any, context: grpc.aio.ServicerContext) -> Any:
             principal = self._principal(metadata)
             if principal.role not in allowed:
-                raise PermisError(ErrorCode.FORBIDDEN, details={"role": principal.role})
+                raise PermisError(
+                    ErrorCode.FORBIDDEN, details={"check": CHECK, "role": principal.role}
+                )
             token = _current.set(principal)
             try:
                 return await inner(request, context)
