@@ -15,7 +15,10 @@ app = typer.Typer(
     help=(
         "Console des instructeurs DDT, des examinateurs et du centre de contact. "
         "Adresses des services : variables PERMIS_* (ou options ci-dessous). "
-        "Codes de sortie : 0 fait, 1 refusé par le service, 2 service injoignable."
+        "Codes de sortie : 0 fait, 1 refusé par le service, 2 service injoignable. "
+        "En développement, la console signe ses jetons de service avec PERMIS_SERVICE_SECRET "
+        "(rôle selon la commande) ; en production ils viendraient de l'authentification "
+        "des agents."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
