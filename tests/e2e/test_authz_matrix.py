@@ -306,6 +306,25 @@ async def test_an_instructor_acts_only_on_their_department(
         assert case.department == "69" and case.state == "pending"
 
 
+# Valid bodies: an invalid one is answered 422 before ownership is looked at.
+CIVIL_STATUS = {
+    "family_name": "Intrus",
+    "given_names": "Eve",
+    "birth_date": "2000-01-01",
+    "birth_place": "Paris",
+    "birth_country": "FR",
+    "sex": "F",
+    "nationality": "FR",
+}
+ADDRESS = {
+    "street": "1 rue de Rivoli",
+    "postal_code": "75001",
+    "city": "Paris",
+    "email": "eve@example.fr",
+    "mobile_phone": "06 00 00 00 00",
+}
+
+
 async def test_gateway_endpoints_for_anonymous_another_candidate_and_the_owner(
     stack: LocalStack, owner: tuple[httpx.AsyncClient, dict[str, Any]]
 ) -> None:
@@ -318,9 +337,9 @@ async def test_gateway_endpoints_for_anonymous_another_candidate_and_the_owner(
         ("GET", requests, {}),
         ("GET", f"{requests}/summary", {}),
         ("PUT", f"{requests}/motif", {"json": {"motif": "first_registration", "category": "B"}}),
-        ("PUT", f"{requests}/civil-status", {"json": {"family_name": "Intrus"}}),
-        ("PUT", f"{requests}/address", {"json": {"street": "1 rue X"}}),
-        ("PUT", f"{requests}/photo-code", {"json": {"photo_code": "ABCD1234EFGH5678"}}),
+        ("PUT", f"{requests}/civil-status", {"json": CIVIL_STATUS}),
+        ("PUT", f"{requests}/address", {"json": ADDRESS}),
+        ("PUT", f"{requests}/photo-code", {"json": {"photo_code": "ABCD1234EFGH5678IJKL90"}}),
         ("POST", f"{requests}/documents", {"data": {"kind": "identity_proof"}, "files": pdf}),
         ("GET", f"{requests}/documents/{document_id}", {}),
         ("DELETE", f"{requests}/documents/{document_id}", {}),
