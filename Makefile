@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install protos run demo test lint migrate
+.PHONY: install protos run demo test lint migrate bench
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ run: install
 demo: install
 	$(PYTHON) -m deploy.local.stack demo
 
+# Whole-stack benchmark (docs/PERFORMANCE.md): N=10 journeys, 5 at a time, by default.
+bench: install
+	$(PYTHON) -m bench.journeys
+
 test: install
 	$(PYTHON) -m deploy.local.check_postgres
 	$(VENV)/bin/pytest tests/
@@ -35,4 +39,4 @@ migrate: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy services workflows deploy console protos/generate.py
+	$(VENV)/bin/mypy services workflows deploy console bench protos/generate.py

@@ -1,0 +1,536 @@
+"""Whole-stack benchmark: complete journeys through the gateway, measured.
+
+    python -m bench.journeys [--journeys N] [--concurrency C] [--stored-requests K]
+
+Starts the local stack (``LocalStack``) on free ports in a temporary directory, then:
+
+1. drives N complete journeys, C at a time, exactly as a candidate, the DDT, the
+   examiner and the partners would (inscription -> exam pass -> title -> delivered):
+   journeys/s, activities/s (counted from the workflows' histories), and the latency of
+   every gateway call the journeys make (httpx event hooks);
+2. on the same Temporal server, N bare workflows (trivial activities, as many as one
+   journey runs, own task queue, worker in this process), C at a time: the bare
+   activities/s and the ratio journey rate / bare rate;
+3. stores K extra draft requests (workflows started directly, as the gateway would),
+   then reads a request's status through the gateway at a fixed rate (open loop) and
+   times the DDT queue (ListPendingCases);
+4. the peak RSS (VmHWM) of every process of the stack.
+
+Each figure is printed with its target and PASS/FAIL. Exits with ``os._exit`` (a
+process that used a Temporal client can abort at interpreter shutdown; PRACTICES.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
+from deploy.local import demo
+from deploy.local.stack import LocalStack, StackPorts
+from deploy.partners.simulator import play_partners
+from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
+from services.common import auth
+from services.common.auth import Principal
+from services.common.clients import open_channel
+from services.common.settings import Settings
+from workflows import ids
+from workflows.models import StartInscription, department_of
+
+GIB = 1024**3
+# Targets of the issue "Reliability and performance, measured".
+TARGET_STACK_RSS = 1.5 * GIB
+TARGET_BARE_RATIO = 0.7
+TARGET_STATUS_P99 = 0.025
+STATUS_RATE = 200.0
+STATUS_SECONDS = 10.0
+READ_CONNECTIONS = 64
+QUEUE_CALLS = 50
+QUEUE_PAGE = 50
+REQUEST_NUMBER = re.compile(r"/\d{4}[0-9A-Z]{8}(?=/|$)")
+
+
+def out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN when there is nothing to rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+@dataclass
+class CallTimer:
+    """Every gateway call's latency, by ``METHOD /path`` (request numbers as ``{n}``)."""
+
+    by_call: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def hooks(self) -> dict[str, list[Callable[..., Awaitable[None]]]]:
+        async def on_request(request: httpx.Request) -> None:
+            request.extensions["bench_started"] = time.perf_counter()
+
+        async def on_response(response: httpx.Response) -> None:
+            await response.aread()  # the body is part of the call
+            started = response.request.extensions["bench_started"]
+            path = REQUEST_NUMBER.sub("/{n}", response.request.url.path)
+            self.by_call[f"{response.request.method} {path}"].append(time.perf_counter() - started)
+
+        return {"request": [on_request], "response": [on_response]}
+
+    @property
+    def all(self) -> list[float]:
+        return [t for times in self.by_call.values() for t in times]
+
+
+# ---- 1. complete journeys -------------------------------------------------------------
+
+
+async def one_journey(stack: LocalStack, timer: CallTimer) -> None:
+    """Inscription -> exam passed -> title -> delivered, as deploy.local.demo plays it."""
+    settings = stack.settings
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=60, event_hooks=timer.hooks()
+    ) as http:
+        candidate = await demo.new_candidate(http)
+        view = await demo.submitted_request(candidate, settings)
+        number = view["request_number"]
+        department = department_of(view["address"]["postal_code"])
+        await demo.instructor_decides(settings, number, department)
+        view = await demo.wait_for_stage(http, number, {"accepted", "rejected"})
+        if view["stage"] != "accepted" or not demo.NEPH.match(view["neph"] or ""):
+            raise demo.DemoFailed(f"inscription {number}: {view['stage']}")
+        attestation = await http.get(f"/v1/requests/{number}/attestation")
+        if attestation.status_code != 200:
+            raise demo.DemoFailed(f"attestation {number}: {attestation.status_code}")
+        neph = str(view["neph"])
+        await demo.examiner_records_pass(settings, neph)
+
+        await demo.log_in(http, candidate.email, demo.DEMO_PASSWORD)
+        motif = {"motif": "exam_success_first_title", "category": "B", "neph": neph}
+        view = await demo.submitted_request(candidate, settings, "title", motif)
+        title = view["request_number"]
+        await demo.instructor_decides(settings, title, department)
+        await demo.wait_for_stage(http, title, {"in_production", "sent", "awaiting_pickup"})
+        await play_partners(settings.production_address, title, "collected")
+        view = await demo.wait_for_stage(http, title, {"delivered", "returned", "destroyed"})
+        if view["stage"] != "delivered":
+            raise demo.DemoFailed(f"titre {title}: {view['stage']}")
+
+
+async def bounded(
+    count: int, concurrency: int, job: Callable[[int], Awaitable[None]]
+) -> list[BaseException | None]:
+    """Run ``job(i)`` for i < count, ``concurrency`` at a time; each one's error or None."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(i: int) -> BaseException | None:
+        async with gate:
+            try:
+                await job(i)
+            except Exception as error:  # counted and shown, the others go on
+                return error
+            return None
+
+    return list(await asyncio.gather(*(guarded(i) for i in range(count))))
+
+
+async def count_activities(client: Client, query: str) -> tuple[int, int]:
+    """(workflows, activities scheduled) over the workflows that match ``query``."""
+    workflows = activities = 0
+    async for execution in client.list_workflows(query):
+        workflows += 1
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        history = await handle.fetch_history()
+        activities += sum(
+            1
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        )
+    return workflows, activities
+
+
+# ---- 2. the bare engine -----------------------------------------------------------------
+
+
+async def bare_run(client: Client, count: int, activities: int, concurrency: int) -> float:
+    """Seconds for ``count`` bare workflows of ``activities`` activities each."""
+    async with Worker(
+        client, task_queue=BARE_TASK_QUEUE, workflows=[BareWorkflow], activities=[bare_step]
+    ):
+
+        async def one(i: int) -> None:
+            await client.execute_workflow(
+                BareWorkflow.run,
+                activities,
+                id=f"bench-bare-{uuid.uuid4().hex[:12]}",
+                task_queue=BARE_TASK_QUEUE,
+            )
+
+        await one(-1)  # warm-up: the worker's first poll, the sandbox's first import
+        started = time.perf_counter()
+        errors = [e for e in await bounded(count, concurrency, one) if e is not None]
+        elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} bare workflows failed: {errors[0]!r}")
+    return elapsed
+
+
+# ---- 3. stored requests, status reads, the DDT queue -------------------------------------
+
+
+async def store_drafts(
+    client: Client, settings: Settings, count: int, account_id: str, email: str
+) -> list[str]:
+    """Start ``count`` inscription drafts for one account, as POST /v1/requests would."""
+    numbers = [ids.new_request_number(datetime.now(UTC)) for _ in range(count)]
+
+    async def one(i: int) -> None:
+        await client.start_workflow(
+            "InscriptionWorkflow",
+            StartInscription(request_number=numbers[i], account_id=account_id, account_email=email),
+            id=ids.inscription_workflow_id(numbers[i]),
+            task_queue=settings.temporal_task_queue,
+        )
+
+    errors = [e for e in await bounded(count, 20, one) if e is not None]
+    if errors:
+        raise RuntimeError(f"{len(errors)} drafts not started: {errors[0]!r}")
+    return numbers
+
+
+@dataclass
+class OpenLoop:
+    latencies: list[float]
+    errors: int
+    sent: int
+    seconds: float
+
+
+async def status_reads(
+    gateway_url: str, token: str, numbers: list[str], rate: float, seconds: float
+) -> OpenLoop:
+    """GET /v1/requests/{n} at a fixed rate whatever the answers' pace (open loop). A
+    call's latency runs from when it was due, so a late sender or a busy connection
+    counts against it.
+
+    The sender is a bare HTTP/1.1 keep-alive client (asyncio streams, ``READ_CONNECTIONS``
+    connections): httpx with hundreds of calls in flight used more CPU than the gateway
+    on this 2-core machine and measured itself."""
+    url = httpx.URL(gateway_url)
+    host, port = url.host, url.port or 80
+    latencies: list[float] = []
+    errors = 0
+    total = int(rate * seconds)
+    due_calls: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while (call := await due_calls.get()) is not None:
+                due, path = call
+                writer.write(
+                    f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    f"Authorization: {token}\r\n\r\n".encode()
+                )
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                length = 0
+                for line in head.split("\r\n")[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                latencies.append(loop.time() - due)
+                errors += 0 if head.split(" ", 2)[1] == "200" else 1
+        finally:
+            writer.close()
+
+    async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": token}) as http:
+        for number in numbers[:20]:  # warm the gateway and the worker's cache a little
+            await http.get(f"/v1/requests/{number}")
+    connections = [asyncio.ensure_future(connection()) for _ in range(READ_CONNECTIONS)]
+    start = loop.time() + 0.1
+    for i in range(total):
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        due_calls.put_nowait((due, f"/v1/requests/{numbers[i % len(numbers)]}"))
+    for _ in connections:
+        due_calls.put_nowait(None)
+    await asyncio.gather(*connections)
+    return OpenLoop(latencies, errors, total, loop.time() - start)
+
+
+async def queue_pages(settings: Settings, department: str) -> list[float]:
+    """The latency of ``QUEUE_CALLS`` first pages of the DDT queue, one after the other."""
+    times = []
+    instructor = Principal(demo.DEMO_INSTRUCTOR, auth.DDT_INSTRUCTOR, department)
+    async with open_channel(settings.instruction_address, settings, instructor) as channel:
+        ddt = instruction_pb2_grpc.InstructionServiceStub(channel)
+        request = instruction_pb2.ListPendingCasesRequest(
+            department=department, page_size=QUEUE_PAGE
+        )
+        await ddt.ListPendingCases(request)
+        for _ in range(QUEUE_CALLS):
+            started = time.perf_counter()
+            await ddt.ListPendingCases(request)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+# ---- 4. memory ----------------------------------------------------------------------------
+
+
+def peak_rss(pid: int) -> int | None:
+    """VmHWM (peak resident set) of a live process, in bytes."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each process of the stack (and this one, ``bench``) used in a phase."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.pids = {child.name: child.process.pid for child in stack.children}
+        self.pids["bench"] = os.getpid()
+        self.since = self.snapshot()
+        self.wall = time.perf_counter()
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def report(self, top: int = 6) -> str:
+        wall = time.perf_counter() - self.wall
+        now = self.snapshot()
+        used = sorted(((now[n] - self.since[n], n) for n in now), reverse=True)
+        total = sum(seconds for seconds, _ in used)
+        shown = ", ".join(f"{n} {seconds:.1f}" for seconds, n in used[:top])
+        return (
+            f"  CPU seconds used      {total:.1f} in {wall:.1f} s of wall time "
+            f"({total / wall:.2f} cores busy): {shown}"
+        )
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+async def bench(
+    journeys: int, concurrency: int, stored: int, status_seconds: float, status_rate: float
+) -> None:
+    demo.say = lambda step: None  # the helpers narrate each step; not here
+    with tempfile.TemporaryDirectory(prefix="permis-bench-") as tmp:
+        stack = LocalStack(Path(tmp), StackPorts.free())
+        out(f"Starting the local stack in {tmp}…")
+        started = time.perf_counter()
+        async with stack:
+            out(f"Stack up in {time.perf_counter() - started:.1f} s.")
+            await measure(stack, journeys, concurrency, stored, status_seconds, status_rate)
+            out("Stopping the stack…")
+
+
+async def measure(
+    stack: LocalStack,
+    journeys: int,
+    concurrency: int,
+    stored: int,
+    status_seconds: float,
+    status_rate: float,
+) -> None:
+    client = stack.temporal_client
+    assert client is not None
+    settings = stack.settings
+
+    # 1. Journeys.
+    timer = CallTimer()
+    cpu = CpuMeter(stack)
+    out(f"\n[1] {journeys} complete journeys, {concurrency} at a time…")
+    started = time.perf_counter()
+    outcomes = await bounded(journeys, concurrency, lambda i: one_journey(stack, timer))
+    journeys_seconds = time.perf_counter() - started
+    failures = [e for e in outcomes if e is not None]
+    done = journeys - len(failures)
+    workflows, activities = await count_activities(
+        client, f"TaskQueue = '{settings.temporal_task_queue}'"
+    )
+    per_journey = activities / max(done, 1)
+    journey_rate = done / journeys_seconds
+    activity_rate = activities / journeys_seconds
+    calls = timer.all
+    out(f"  completed {done}/{journeys} in {journeys_seconds:.1f} s")
+    for error in failures[:3]:
+        out(f"  failed: {error!r}")
+    out(f"  journeys/s            {journey_rate:8.3f}   (target: none, informational)")
+    out(
+        f"  activities/s          {activity_rate:8.2f}   ({activities} activities in "
+        f"{workflows} workflows, {per_journey:.1f} per journey)"
+    )
+    out(
+        f"  gateway latency       p50 {ms(percentile(calls, 50))}, p99 "
+        f"{ms(percentile(calls, 99))} over {len(calls)} calls   (target: none, informational)"
+    )
+    out(cpu.report())
+    out("  by call (count, p50, p99), slowest p99 first:")
+    rows = sorted(timer.by_call.items(), key=lambda item: -percentile(item[1], 99))
+    for call, times in rows:
+        out(
+            f"    {call:<44} {len(times):5d}  {ms(percentile(times, 50)):>10}  "
+            f"{ms(percentile(times, 99)):>10}"
+        )
+
+    # 2. Bare engine.
+    bare_activities = max(1, round(per_journey))
+    out(
+        f"\n[2] {journeys} bare workflows of {bare_activities} trivial activities, "
+        f"{concurrency} at a time (same server, worker in this process)…"
+    )
+    cpu = CpuMeter(stack)
+    bare_seconds = await bare_run(client, journeys, bare_activities, concurrency)
+    bare_rate = journeys * bare_activities / bare_seconds
+    ratio = activity_rate / bare_rate
+    out(f"  bare workflows/s      {journeys / bare_seconds:8.2f}")
+    out(f"  bare activities/s     {bare_rate:8.2f}")
+    out(cpu.report())
+    out(
+        f"  journey/bare ratio    {ratio:8.3f}   (target >= {TARGET_BARE_RATIO})   "
+        f"{verdict(ratio >= TARGET_BARE_RATIO)}"
+    )
+
+    # 3. Stored requests, status reads, DDT queue.
+    out(f"\n[3] A reader account, {stored} stored draft requests, status reads…")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
+        reader = await demo.new_candidate(http)
+        view = demo.expect(await http.post("/v1/requests", json={"journey": "inscription"}), 201)
+        token = http.headers["Authorization"]
+    started = time.perf_counter()
+    numbers = [view["request_number"]]
+    numbers += await store_drafts(client, settings, stored, view["account_id"], reader.email)
+    if stored:
+        seconds = time.perf_counter() - started
+        out(f"  stored {stored} drafts in {seconds:.1f} s ({stored / seconds:.1f}/s)")
+    cpu = CpuMeter(stack)
+    reads = await status_reads(stack.gateway_url, token, numbers, status_rate, status_seconds)
+    p99 = percentile(reads.latencies, 99)
+    out(
+        f"  status reads          {reads.sent} GET /v1/requests/{{n}} over {len(numbers)} "
+        f"requests at {status_rate:.0f}/s (all answered within {reads.seconds:.1f} s), "
+        f"{reads.errors} errors"
+    )
+    out(
+        f"  status read latency   p50 {ms(percentile(reads.latencies, 50))}, p99 {ms(p99)}"
+        f"   (target p99 < {ms(TARGET_STATUS_P99)})   "
+        f"{verdict(p99 < TARGET_STATUS_P99 and reads.errors == 0)}"
+    )
+    out(cpu.report())
+    queue = await queue_pages(settings, "69")
+    out(
+        f"  DDT queue page        p50 {ms(percentile(queue, 50))}, p99 "
+        f"{ms(percentile(queue, 99))} (ListPendingCases, {QUEUE_PAGE} per page, "
+        f"{QUEUE_CALLS} calls)   (target: none, informational)"
+    )
+
+    # 4. Memory.
+    out("\n[4] Peak resident memory (VmHWM) of each process of the stack:")
+    total = 0
+    for child in stack.children:
+        rss = peak_rss(child.process.pid)
+        total += rss or 0
+        shown = "gone" if rss is None else f"{rss / 1024**2:8.1f} MiB"
+        out(f"    {child.name:<14} {shown}")
+    out(
+        f"  stack peak RSS total  {total / GIB:8.3f} GiB   (target < {TARGET_STACK_RSS / GIB} GiB)"
+        f"   {verdict(total < TARGET_STACK_RSS)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.journeys", description="Whole-stack benchmark of permis."
+    )
+    parser.add_argument("--journeys", type=int, default=10, metavar="N")
+    parser.add_argument("--concurrency", type=int, default=5, metavar="C")
+    parser.add_argument(
+        "--stored-requests",
+        type=int,
+        default=0,
+        metavar="K",
+        help="draft requests stored before the status reads and the DDT queue",
+    )
+    parser.add_argument(
+        "--status-seconds",
+        type=float,
+        default=STATUS_SECONDS,
+        metavar="S",
+        help="how long the status reads last",
+    )
+    parser.add_argument(
+        "--status-rate",
+        type=float,
+        default=STATUS_RATE,
+        metavar="R",
+        help="status reads per second (the target is stated at 200)",
+    )
+    args = parser.parse_args(argv)
+    code = 0
+    try:
+        asyncio.run(
+            bench(
+                args.journeys,
+                args.concurrency,
+                args.stored_requests,
+                args.status_seconds,
+                args.status_rate,
+            )
+        )
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
