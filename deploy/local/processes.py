@@ -96,14 +96,19 @@ class ChildProcess:
             return ""
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: if the launcher dies (even by SIGKILL, e.g. a test
-    runner's timeout), the kernel kills the child too, so nothing is left behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _die_with_parent(argv: Sequence[str]) -> list[str]:
+    """Ask the kernel to kill the child if the launcher dies (even by SIGKILL, e.g. a test
+    runner's timeout), so nothing is left behind — where the kernel honours it (this
+    sandbox's does not; ``stop()`` and the launcher's signal handling still apply).
 
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    Done with util-linux's ``setpriv --pdeathsig`` rather than a ``preexec_fn``: a
+    ``preexec_fn`` makes Python fork without exec'ing at once, and forking a process
+    whose gRPC threads are busy can crash the child (seen here: epoll_wait EBADF, abort).
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sys.platform.startswith("linux"):
+        return list(argv)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
 
 
 def spawn(
@@ -118,14 +123,13 @@ def spawn(
     log_path = log_dir / f"{name}.log"
     log_file = log_path.open("ab")
     process = subprocess.Popen(
-        list(argv),
+        _die_with_parent(argv),
         stdout=log_file,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
         cwd=REPO_ROOT,
         start_new_session=True,  # its own process group: stop() reaches its children too
-        preexec_fn=_die_with_parent,
     )
     log_file.close()
     return ChildProcess(name, process, log_path, ports or {})
