@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event
+from sqlalchemy import DateTime, Dialect, TypeDecorator, event, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -63,3 +63,30 @@ def is_unique_violation(error: Exception) -> bool:
     """True for a unique-constraint failure on SQLite or PostgreSQL."""
     text = str(getattr(error, "orig", error)).lower()
     return "unique" in text or "duplicate key" in text
+
+
+# Outbox rows: something recorded first, then delivered to a journey (a CTN agent's
+# verdict, a partner's event). Their model has ``id``, ``delivered_at`` and
+# ``delivery_error`` columns; a row once delivered is never touched again.
+
+
+async def mark_delivered(
+    sessions: async_sessionmaker[AsyncSession], model: Any, row_id: int, at: datetime
+) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(model)
+            .where(model.id == row_id, model.delivered_at.is_(None))
+            .values(delivered_at=at, delivery_error="")
+        )
+
+
+async def note_delivery_failure(
+    sessions: async_sessionmaker[AsyncSession], model: Any, row_id: int, code: str
+) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(model)
+            .where(model.id == row_id, model.delivered_at.is_(None))
+            .values(delivery_error=code[:40])
+        )

@@ -20,13 +20,12 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     select,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common import migrations
+from services.common import db, migrations
 from services.common.db import UtcDateTime, is_unique_violation
 
 
@@ -134,20 +133,10 @@ class VerdictStore:
             )
 
     async def mark_delivered(self, verdict_id: int, at: datetime) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(AgentVerdictRow)
-                .where(AgentVerdictRow.id == verdict_id, AgentVerdictRow.delivered_at.is_(None))
-                .values(delivered_at=at, delivery_error="")
-            )
+        await db.mark_delivered(self._sessions, AgentVerdictRow, verdict_id, at)
 
     async def note_delivery_failure(self, verdict_id: int, code: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(AgentVerdictRow)
-                .where(AgentVerdictRow.id == verdict_id, AgentVerdictRow.delivered_at.is_(None))
-                .values(delivery_error=code[:40])
-            )
+        await db.note_delivery_failure(self._sessions, AgentVerdictRow, verdict_id, code)
 
     async def agent_verdicts(self, request_number: str) -> list[AgentVerdictRow]:
         """Every agent verdict on the request, oldest first."""

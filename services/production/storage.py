@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common import migrations
+from services.common import db, migrations
 from services.common.db import UtcDateTime, is_unique_violation
 
 
@@ -191,20 +191,10 @@ class TitleStore:
             return list(rows)
 
     async def mark_delivered(self, line_id: int, at: datetime) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(TitleEventRow)
-                .where(TitleEventRow.id == line_id, TitleEventRow.delivered_at.is_(None))
-                .values(delivered_at=at, delivery_error="")
-            )
+        await db.mark_delivered(self._sessions, TitleEventRow, line_id, at)
 
     async def note_delivery_failure(self, line_id: int, code: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(TitleEventRow)
-                .where(TitleEventRow.id == line_id, TitleEventRow.delivered_at.is_(None))
-                .values(delivery_error=code[:40])
-            )
+        await db.note_delivery_failure(self._sessions, TitleEventRow, line_id, code)
 
     async def page(
         self, state: str | None, after: tuple[datetime, str] | None, limit: int
