@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     service_secret: str = DEV_SERVICE_SECRET
     service_token_ttl_seconds: int = 300
     session_ttl_minutes: int = 60
+    # The gateway keeps identity's answer on a session token this long (0: ask every
+    # time); a revocation made elsewhere than this gateway waits at most this delay.
+    session_cache_seconds: float = Field(default=10.0, ge=0, le=300)
     # Booths approved to issue photo/signature codes ("agréé service en ligne ANTS").
     approved_booths: list[str] = Field(default_factory=lambda: ["CABINE-DEMO-0001"])
 

@@ -15,8 +15,10 @@ from services.common.journey_updates import connect_temporal
 from services.common.observability import instrument_app
 from services.common.settings import Settings
 from services.gateway import problems
+from services.gateway.deps import verify_with
 from services.gateway.journeys import Journeys
 from services.gateway.routes import accounts, requests, requirements, tracking
+from services.gateway.sessions import SessionCache
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,9 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.clients = ServiceClients(settings, Principal("gateway", GATEWAY))
         app.state.journeys = Journeys(client, settings)
+        app.state.sessions = SessionCache(
+            verify_with(app.state.clients), settings.session_cache_seconds
+        )
         yield
         await app.state.clients.close()
 
@@ -40,6 +45,9 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         ),
         version="1.0.0",
         lifespan=lifespan,
+        # ObservabilityMiddleware (instrument_app) already makes the spans and metrics;
+        # FastAPI's own telemetry would do it a second time on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     problems.install(app)
     instrument_app(app)  # metrics, spans, request number

@@ -9,21 +9,42 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payload, WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.errors import ErrorCode, PermisError
 from services.common.settings import Settings
 from workflows import ids
-from workflows.models import Journey, RequestView, StartInscription, StartTitle
+from workflows.models import (
+    STAGE_LABELS,
+    Journey,
+    RequestView,
+    Stage,
+    StartInscription,
+    StartTitle,
+)
+
+
+class RequestStatus(BaseModel):
+    """Où en est la demande : l'étape, en clair, et si la démarche est terminée."""
+
+    request_number: str
+    journey: Journey
+    stage: Stage
+    stage_label: str
+    ended: bool = Field(description="Vrai quand la démarche est terminée (plus rien n'évoluera)")
 
 
 def _refusal(error: BaseException) -> PermisError:
@@ -71,6 +92,15 @@ KINDS: dict[Journey, JourneyKind] = {
 # workflows.ids' alphabet for request numbers (Crockford base32): 32 letters, so a byte
 # modulo 32 is unbiased.
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _keyword(fields: Mapping[str, Payload], key: SearchAttributeKey[str]) -> str | None:
+    """A Keyword search attribute as the server holds it (JSON, never encrypted)."""
+    payload = fields.get(key.name)
+    if payload is None or not payload.data:
+        return None
+    value = json.loads(payload.data)
+    return value if isinstance(value, str) else None
 
 
 class Journeys:
@@ -159,6 +189,50 @@ class Journeys:
                 raise
             self._remember(request_number, journey)
             return view
+        raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+
+    async def status(self, request_number: str, account_id: str) -> RequestStatus:
+        """Where the request stands, for its owner, without running workflow code.
+
+        A status read is the call candidates repeat most. The stage and the owner are
+        search attributes the workflow keeps up to date (``workflows.ids``), which the
+        Temporal server returns from its own state (describe): no query for the worker
+        to answer, no payload to decrypt. A journey that has not yet run its first task
+        has no attributes yet: the query answers for it."""
+        if not ids.is_request_number(request_number):
+            raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+        known = self._journey_of.get(request_number)
+        for journey in [known] if known else list(KINDS):
+            workflow_id = KINDS[journey].workflow_id(request_number)
+            try:
+                # The raw call: the SDK's describe() decodes every attribute and field.
+                info = (
+                    await self._client.workflow_service.describe_workflow_execution(
+                        DescribeWorkflowExecutionRequest(
+                            namespace=self._client.namespace,
+                            execution=WorkflowExecution(workflow_id=workflow_id),
+                        )
+                    )
+                ).workflow_execution_info
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    continue
+                raise _refusal(error) from error
+            self._remember(request_number, journey)
+            attributes = info.search_attributes.indexed_fields
+            stage, owner = _keyword(attributes, ids.STAGE), _keyword(attributes, ids.ACCOUNT_ID)
+            if stage is None or owner is None:
+                view = await self._query(workflow_id)
+                stage, owner = view.stage, view.account_id
+            if owner != account_id:
+                raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+            return RequestStatus(
+                request_number=request_number,
+                journey=journey,
+                stage=Stage(stage),
+                stage_label=STAGE_LABELS[Stage(stage)],
+                ended=info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
+            )
         raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
 
     async def update(

@@ -25,10 +25,12 @@ from temporalio.client import Client
 
 from deploy.local import samples
 from deploy.local.demo import (
+    DEMO_PASSWORD,
     Candidate,
     inscription_journey,
     instructor_decides,
     issue_photo_code,
+    log_in,
     new_candidate,
     sample_document,
     submitted_request,
@@ -499,3 +501,59 @@ def test_every_service_answers_health_and_reflection(stack: LocalStack) -> None:
             assert "grpc.health.v1.Health" in services
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
             assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_status_read_is_the_owners_and_follows_the_stage(
+    stack: LocalStack, accepted_request: str, candidate: httpx.AsyncClient
+) -> None:
+    # A fresh draft: its status says so, for its owner only.
+    draft = (await candidate.post("/v1/requests", json={"journey": "inscription"})).json()
+    status = await candidate.get(f"/v1/requests/{draft['request_number']}/status")
+    assert status.status_code == 200
+    assert status.json() == {
+        "request_number": draft["request_number"],
+        "journey": "inscription",
+        "stage": "draft",
+        "stage_label": draft["stage_label"],
+        "ended": False,
+    }
+    # The accepted request belongs to someone else: same 404 as an unknown number.
+    for number in (accepted_request, "2611ZZZZZZZZ", "not-a-number"):
+        refused = await candidate.get(f"/v1/requests/{number}/status")
+        assert (refused.status_code, refused.json()["code"]) == (404, "request_not_found")
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as anonymous:
+        response = await anonymous.get(f"/v1/requests/{draft['request_number']}/status")
+        assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")
+        # Its owner sees the journey's end, as the full view does.
+        view = await owner_view(stack, anonymous, accepted_request)
+        owned = await anonymous.get(f"/v1/requests/{accepted_request}/status")
+    assert owned.status_code == 200
+    assert (owned.json()["stage"], owned.json()["stage_label"]) == (
+        view["stage"],
+        view["stage_label"],
+    )
+    assert owned.json()["stage"] == "accepted"
+
+
+async def owner_view(
+    stack: LocalStack, http: httpx.AsyncClient, request_number: str
+) -> dict[str, object]:
+    """Log ``http`` in as the owner of ``request_number`` (the candidate the accepted
+    request fixture created) and return the full view."""
+    for path in sorted(stack.mail_dir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes())
+        if request_number in subject_of(message) or request_number in str(message):
+            await log_in(http, str(message["To"]), DEMO_PASSWORD)
+            response = await http.get(f"/v1/requests/{request_number}")
+            assert response.status_code == 200
+            return response.json()  # type: ignore[no-any-return]
+    raise AssertionError(f"no mail about {request_number}")
+
+
+async def test_logout_closes_the_session_at_once_despite_the_gateway_cache(
+    candidate: httpx.AsyncClient,
+) -> None:
+    assert (await candidate.get("/v1/me")).status_code == 200  # now remembered
+    assert (await candidate.post("/v1/sessions/logout")).status_code == 204
+    refused = await candidate.get("/v1/me")
+    assert (refused.status_code, refused.json()["code"]) == (401, "not_authenticated")

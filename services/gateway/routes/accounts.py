@@ -15,7 +15,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from permis.identity.v1 import identity_pb2
 from services.common.errors import ErrorCode, PermisError
-from services.gateway.deps import AccountDep, ClientsDep, bearer
+from services.gateway.deps import AccountDep, ClientsDep, SessionsDep, bearer
 from services.gateway.grpc_calls import call
 from services.gateway.routes import franceconnect
 
@@ -153,12 +153,18 @@ async def log_in(body: Credentials, clients: ClientsDep) -> SessionOut:
 @router.post("/sessions/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def log_out(
     clients: ClientsDep,
+    sessions: SessionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """Déconnexion : le jeton de session est révoqué."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise PermisError(ErrorCode.NOT_AUTHENTICATED)
-    await call(clients.identity.LogOut, identity_pb2.LogOutRequest(token=credentials.credentials))
+    try:
+        await call(
+            clients.identity.LogOut, identity_pb2.LogOutRequest(token=credentials.credentials)
+        )
+    finally:
+        sessions.forget(credentials.credentials)
 
 
 @router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
@@ -176,12 +182,17 @@ async def request_password_reset(body: ResetRequest, clients: ClientsDep) -> Acc
 
 
 @router.post("/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
-async def confirm_password_reset(body: ResetConfirmation, clients: ClientsDep) -> None:
+async def confirm_password_reset(
+    body: ResetConfirmation, clients: ClientsDep, sessions: SessionsDep
+) -> None:
     """Nouveau mot de passe ; les sessions ouvertes sont fermées."""
     await call(
         clients.identity.ResetPassword,
         identity_pb2.ResetPasswordRequest(token=body.token, password=body.password),
     )
+    # Identity closed the account's sessions; which tokens they were, only it knows.
+    # Resets are rare: forgetting every remembered session here costs one check each.
+    sessions.clear()
 
 
 @router.get("/me", response_model=AccountOut)

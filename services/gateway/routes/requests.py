@@ -21,7 +21,7 @@ from permis.photocode.v1 import photocode_pb2
 from services.common.errors import ErrorCode, PermisError
 from services.gateway.deps import AccountDep, ClientsDep, JourneysDep, SettingsDep
 from services.gateway.grpc_calls import call
-from services.gateway.journeys import Journeys
+from services.gateway.journeys import Journeys, RequestStatus
 from workflows.models import (
     DEPARTMENTS,
     AddressStep,
@@ -116,6 +116,15 @@ async def read_request(
 ) -> RequestView:
     """L'état d'avancement de la demande."""
     return await own_request(journeys, request_number, account.account_id)
+
+
+@router.get("/{request_number}/status", response_model=RequestStatus)
+async def read_status(
+    request_number: str, account: AccountDep, journeys: JourneysDep
+) -> RequestStatus:
+    """Où en est la demande : l'étape seulement, la lecture la plus légère (le dossier
+    complet et l'historique daté sont dans `GET /v1/requests/{n}`)."""
+    return await journeys.status(request_number, account.account_id)
 
 
 MOTIF_MODELS: dict[Journey, type[MotifStep] | type[TitleMotifStep]] = {
