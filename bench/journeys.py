@@ -42,14 +42,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench import queue
 from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
 from deploy.local import demo
 from deploy.local.stack import LocalStack, StackPorts
 from deploy.partners.simulator import play_partners
-from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
-from services.common import auth
-from services.common.auth import Principal
-from services.common.clients import open_channel
 from services.common.settings import Settings
 from workflows import ids
 from workflows.models import StartInscription, department_of
@@ -62,8 +59,8 @@ TARGET_STATUS_P99 = 0.025
 STATUS_RATE = 200.0
 STATUS_SECONDS = 10.0
 READ_CONNECTIONS = 64
-QUEUE_CALLS = 50
-QUEUE_PAGE = 50
+DOSSIER_RATE = 50.0
+QUEUE_SIZES = (1_000,)
 REQUEST_NUMBER = re.compile(r"/\d{4}[0-9A-Z]{8}(?=/|$)")
 
 
@@ -221,7 +218,7 @@ async def store_drafts(
             task_queue=settings.temporal_task_queue,
         )
 
-    errors = [e for e in await bounded(count, 20, one) if e is not None]
+    errors = [e for e in await bounded(count, 64, one) if e is not None]
     if errors:
         raise RuntimeError(f"{len(errors)} drafts not started: {errors[0]!r}")
     return numbers
@@ -235,10 +232,10 @@ class OpenLoop:
     seconds: float
 
 
-async def status_reads(
-    gateway_url: str, token: str, numbers: list[str], rate: float, seconds: float
+async def open_loop_reads(
+    gateway_url: str, token: str, paths: list[str], rate: float, seconds: float
 ) -> OpenLoop:
-    """GET /v1/requests/{n} at a fixed rate whatever the answers' pace (open loop). A
+    """GET each of ``paths`` in turn at a fixed rate whatever the answers' pace (open loop). A
     call's latency runs from when it was due, so a late sender or a busy connection
     counts against it.
 
@@ -276,35 +273,18 @@ async def status_reads(
             writer.close()
 
     async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": token}) as http:
-        for number in numbers[:20]:  # warm the gateway and the worker's cache a little
-            await http.get(f"/v1/requests/{number}")
+        for path in paths[:20]:  # warm the gateway and the caches a little
+            await http.get(path)
     connections = [asyncio.ensure_future(connection()) for _ in range(READ_CONNECTIONS)]
     start = loop.time() + 0.1
     for i in range(total):
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
-        due_calls.put_nowait((due, f"/v1/requests/{numbers[i % len(numbers)]}"))
+        due_calls.put_nowait((due, paths[i % len(paths)]))
     for _ in connections:
         due_calls.put_nowait(None)
     await asyncio.gather(*connections)
     return OpenLoop(latencies, errors, total, loop.time() - start)
-
-
-async def queue_pages(settings: Settings, department: str) -> list[float]:
-    """The latency of ``QUEUE_CALLS`` first pages of the DDT queue, one after the other."""
-    times = []
-    instructor = Principal(demo.DEMO_INSTRUCTOR, auth.DDT_INSTRUCTOR, department)
-    async with open_channel(settings.instruction_address, settings, instructor) as channel:
-        ddt = instruction_pb2_grpc.InstructionServiceStub(channel)
-        request = instruction_pb2.ListPendingCasesRequest(
-            department=department, page_size=QUEUE_PAGE
-        )
-        await ddt.ListPendingCases(request)
-        for _ in range(QUEUE_CALLS):
-            started = time.perf_counter()
-            await ddt.ListPendingCases(request)
-            times.append(time.perf_counter() - started)
-    return times
 
 
 # ---- 4. memory ----------------------------------------------------------------------------
@@ -357,9 +337,18 @@ class CpuMeter:
 # ---- the run ------------------------------------------------------------------------------
 
 
-async def bench(
-    journeys: int, concurrency: int, stored: int, status_seconds: float, status_rate: float
-) -> None:
+@dataclass(frozen=True)
+class Reads:
+    """What section 3 reads, and how hard."""
+
+    stored: int = 0
+    status_seconds: float = STATUS_SECONDS
+    status_rate: float = STATUS_RATE
+    dossier_rate: float = DOSSIER_RATE
+    queue_sizes: tuple[int, ...] = QUEUE_SIZES
+
+
+async def bench(journeys: int, concurrency: int, reads: Reads) -> None:
     demo.say = lambda step: None  # the helpers narrate each step; not here
     with tempfile.TemporaryDirectory(prefix="permis-bench-") as tmp:
         stack = LocalStack(Path(tmp), StackPorts.free())
@@ -367,18 +356,13 @@ async def bench(
         started = time.perf_counter()
         async with stack:
             out(f"Stack up in {time.perf_counter() - started:.1f} s.")
-            await measure(stack, journeys, concurrency, stored, status_seconds, status_rate)
+            await measure(stack, journeys, concurrency, reads)
             out("Stopping the stack…")
 
 
-async def measure(
-    stack: LocalStack,
-    journeys: int,
-    concurrency: int,
-    stored: int,
-    status_seconds: float,
-    status_rate: float,
-) -> None:
+async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Reads) -> None:
+    stored, status_rate, status_seconds = plan.stored, plan.status_rate, plan.status_seconds
+    dossier_rate, queue_sizes = plan.dossier_rate, plan.queue_sizes
     client = stack.temporal_client
     assert client is not None
     settings = stack.settings
@@ -451,12 +435,18 @@ async def measure(
         seconds = time.perf_counter() - started
         out(f"  stored {stored} drafts in {seconds:.1f} s ({stored / seconds:.1f}/s)")
     cpu = CpuMeter(stack)
-    reads = await status_reads(stack.gateway_url, token, numbers, status_rate, status_seconds)
+    reads = await open_loop_reads(
+        stack.gateway_url,
+        token,
+        [f"/v1/requests/{n}/status" for n in numbers],
+        status_rate,
+        status_seconds,
+    )
     p99 = percentile(reads.latencies, 99)
     out(
-        f"  status reads          {reads.sent} GET /v1/requests/{{n}} over {len(numbers)} "
-        f"requests at {status_rate:.0f}/s (all answered within {reads.seconds:.1f} s), "
-        f"{reads.errors} errors"
+        f"  status reads          {reads.sent} GET /v1/requests/{{n}}/status over "
+        f"{len(numbers)} requests at {status_rate:.0f}/s (all answered within "
+        f"{reads.seconds:.1f} s), {reads.errors} errors"
     )
     out(
         f"  status read latency   p50 {ms(percentile(reads.latencies, 50))}, p99 {ms(p99)}"
@@ -464,12 +454,34 @@ async def measure(
         f"{verdict(p99 < TARGET_STATUS_P99 and reads.errors == 0)}"
     )
     out(cpu.report())
-    queue = await queue_pages(settings, "69")
-    out(
-        f"  DDT queue page        p50 {ms(percentile(queue, 50))}, p99 "
-        f"{ms(percentile(queue, 99))} (ListPendingCases, {QUEUE_PAGE} per page, "
-        f"{QUEUE_CALLS} calls)   (target: none, informational)"
-    )
+    if dossier_rate > 0:
+        cpu = CpuMeter(stack)
+        dossiers = await open_loop_reads(
+            stack.gateway_url,
+            token,
+            [f"/v1/requests/{n}" for n in numbers],
+            dossier_rate,
+            status_seconds / 2,
+        )
+        out(
+            f"  dossier reads         {dossiers.sent} GET /v1/requests/{{n}} (whole view, a "
+            f"workflow query) at {dossier_rate:.0f}/s: p50 "
+            f"{ms(percentile(dossiers.latencies, 50))}, p99 "
+            f"{ms(percentile(dossiers.latencies, 99))}, {dossiers.errors} errors   "
+            "(target: none, informational)"
+        )
+        out(cpu.report())
+    for size in queue_sizes:
+        started = time.perf_counter()
+        added = await queue.fill_queue(settings, "69", size)
+        filled = time.perf_counter() - started
+        first, middle = await queue.page_latencies(settings, "69")
+        out(
+            f"  DDT queue, {size:>7} pending: first page p50 {ms(percentile(first, 50))}, p99 "
+            f"{ms(percentile(first, 99))}; middle page p50 {ms(percentile(middle, 50))}, p99 "
+            f"{ms(percentile(middle, 99))} ({queue.PAGE} per page; {added} cases written "
+            f"in {filled:.1f} s)   (target: flat)"
+        )
 
     # 4. Memory.
     out("\n[4] Peak resident memory (VmHWM) of each process of the stack:")
@@ -512,18 +524,30 @@ def main(argv: list[str] | None = None) -> None:
         metavar="R",
         help="status reads per second (the target is stated at 200)",
     )
+    parser.add_argument(
+        "--dossier-rate",
+        type=float,
+        default=DOSSIER_RATE,
+        metavar="R",
+        help="whole-view reads per second after the status reads (0: skip)",
+    )
+    parser.add_argument(
+        "--queue-cases",
+        default=",".join(str(n) for n in QUEUE_SIZES),
+        metavar="K1,K2",
+        help="pending cases in the DDT queue when its pages are timed, e.g. 1000,100000",
+    )
     args = parser.parse_args(argv)
+    reads = Reads(
+        args.stored_requests,
+        args.status_seconds,
+        args.status_rate,
+        args.dossier_rate,
+        tuple(int(n) for n in args.queue_cases.split(",") if n),
+    )
     code = 0
     try:
-        asyncio.run(
-            bench(
-                args.journeys,
-                args.concurrency,
-                args.stored_requests,
-                args.status_seconds,
-                args.status_rate,
-            )
-        )
+        asyncio.run(bench(args.journeys, args.concurrency, reads))
     except BaseException:
         traceback.print_exc()
         code = 1
