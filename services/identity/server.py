@@ -13,7 +13,6 @@ from typing import Any
 
 import grpc
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -24,6 +23,7 @@ from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
 from services.common.settings import Settings
 from services.identity import mail, rules
+from services.identity.passwords import PasswordHashing, hasher_from
 from services.identity.storage import AccountRow, AccountStore
 
 FULL_NAME = "permis.identity.v1.IdentityService"
@@ -74,13 +74,15 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._store = store
         self._secret = session_secret
         self._ttl = session_ttl
-        self._hasher = hasher or PasswordHasher()
         self._clock = clock
         self._settings = settings or Settings(session_secret=session_secret)
+        self._passwords = PasswordHashing(
+            hasher or hasher_from(self._settings), self._settings.password_hash_concurrency
+        )
         self._send = send or mail.smtp_sender(self._settings)
         self._background: set[asyncio.Task[None]] = set()
         # Verified against when the login is unknown, so a miss costs as long as a hit.
-        self._decoy_hash = self._hasher.hash("decoy password, never assigned")
+        self._decoy_hash = self._passwords.hash_now("decoy password, never assigned")
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -157,8 +159,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         sign-up is RegisterAccount)."""
         fields = self._fields(request)
         rules.check_password(request.password)
-        # argon2 is deliberately slow: keep it off the event loop.
-        password_hash = await asyncio.to_thread(self._hasher.hash, request.password)
+        password_hash = await self._passwords.hash(request.password)
         return to_account(await self._insert(password_hash=password_hash, **fields))
 
     async def RegisterAccount(
@@ -203,7 +204,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.Session:
         # Check the password before spending the link: a refused password keeps it usable.
         rules.check_password(request.password)
-        password_hash = await asyncio.to_thread(self._hasher.hash, request.password)
+        password_hash = await self._passwords.hash(request.password)
         account_id = await self._store.spend_link(
             rules.hash_link_token(request.token),
             rules.ACTIVATION,
@@ -263,14 +264,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     async def _password_matches(self, row: AccountRow | None, password: str) -> bool:
         usable = row is not None and bool(row.password_hash)
         stored = row.password_hash if row is not None and usable else self._decoy_hash
-        try:
-            await asyncio.to_thread(self._hasher.verify, stored, password)
-        except (VerificationError, InvalidHashError):
+        if not await self._passwords.verify(stored, password):
             return False
         if row is None or not usable:
             return False
-        if self._hasher.check_needs_rehash(stored):
-            new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        if self._passwords.needs_rehash(stored):
+            new_hash = await self._passwords.hash(password)
             await self._store.update_password_hash(row.account_id, new_hash)
         return True
 
@@ -338,7 +337,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.ResetPasswordRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.Accepted:
         rules.check_password(request.password)
-        password_hash = await asyncio.to_thread(self._hasher.hash, request.password)
+        password_hash = await self._passwords.hash(request.password)
         now = self._clock()
         account_id = await self._store.spend_link(
             rules.hash_link_token(request.token),
