@@ -6,27 +6,16 @@ the request number a candidate reads on the phone: ``inscription-2611K7Q3ZP9A``.
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
-
 from temporalio.common import SearchAttributeKey
+
+# Re-exported: callers find every naming helper here.
+from workflows.request_numbers import is_request_number as is_request_number
+from workflows.request_numbers import new_request_number as new_request_number
 
 INSCRIPTION_PREFIX = "inscription-"
 TITLE_PREFIX = "title-"
 # The card's delivery: a child of the title journey, signalled by the production service.
 DELIVERY_PREFIX = "delivery-"
-# Crockford base32 without I, L, O, U: no letters that read like digits.
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def new_request_number(now: datetime) -> str:
-    """YYMM of the creation month, then 8 random characters: ``2611K7Q3ZP9A``."""
-    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-    return f"{now:%y%m}{suffix}"
-
-
-def is_request_number(value: str) -> bool:
-    return len(value) == 12 and value[:4].isdigit() and all(c in _ALPHABET for c in value[4:])
 
 
 def inscription_workflow_id(request_number: str) -> str:

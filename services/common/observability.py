@@ -63,9 +63,12 @@ def current_request_number() -> str | None:
     number = _request_number.get()
     if number:
         return number
+    # Not imported means not in an activity: importing it here, on every process's first
+    # log record, would load the Temporal SDK (~11 MiB) into services that never use it.
+    activity = sys.modules.get("temporalio.activity")
+    if activity is None:
+        return None
     try:
-        from temporalio import activity
-
         workflow_id = activity.info().workflow_id
     except Exception:  # not in an activity
         return None

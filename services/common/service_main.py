@@ -22,16 +22,18 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
-
-from temporalio.client import Client
+from typing import TYPE_CHECKING, NoReturn
 
 from services.common.auth import service_principal
 from services.common.clients import ServiceClients
 from services.common.grpc_server import ServiceDefinition, serve
-from services.common.journey_updates import TemporalJourneyUpdater, connect_temporal
 from services.common.observability import setup_process
 from services.common.settings import ServiceName, Settings
+
+if TYPE_CHECKING:  # imported on first use: the SDK and its protos weigh ~25 MiB of RSS
+    from temporalio.client import Client
+
+    from services.common.journey_updates import TemporalJourneyUpdater
 
 Closer = Callable[[], Awaitable[None]]
 Built = tuple[Sequence[ServiceDefinition], Sequence[Closer]]
@@ -60,11 +62,15 @@ class ServiceContext:
     async def temporal(self) -> Client:
         """The Temporal client, connected on first use (retrying while Temporal starts)."""
         if self._temporal is None:
+            from services.common.journey_updates import connect_temporal
+
             self._temporal = await connect_temporal(self.settings)
         return self._temporal
 
     async def journey_updater(self) -> TemporalJourneyUpdater:
         """Delivers updates and signals to running journeys through ``temporal()``."""
+        from services.common.journey_updates import TemporalJourneyUpdater
+
         return TemporalJourneyUpdater(await self.temporal())
 
     async def close(self) -> None:

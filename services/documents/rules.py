@@ -28,8 +28,8 @@ from reportlab.pdfgen import canvas
 
 from services.common.errors import ErrorCode, PermisError
 from services.common.requirements import MOTIF_LABELS
-from workflows.ids import is_request_number
 from workflows.models import Category, DocumentKind, Motif
+from workflows.request_numbers import is_request_number
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
