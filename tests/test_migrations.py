@@ -321,3 +321,51 @@ async def test_the_operators_command(database_url: str) -> None:
         assert not await table_names(engine) & set(metadata_of("instruction").tables)
     finally:
         await engine.dispose()
+
+
+# ---- a schema at head, without Alembic -------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_declared_head_is_alembic_s(service: str) -> None:
+    assert migrations.declared_head(service) == migrations.head(service)
+
+
+def test_a_service_at_head_does_not_load_alembic(database_url: str) -> None:
+    """A service finds its schema at head without importing Alembic (~10 MiB of RSS);
+    below head, it migrates as before."""
+    script = """
+import asyncio, sys
+from services.common import migrations
+from services.common.db import make_engine
+
+async def main() -> None:
+    engine = make_engine(sys.argv[1])
+    await migrations.upgrade(engine, "identity")
+    print("alembic" in sys.modules)
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+    def loads_alembic() -> bool:
+        result = subprocess.run(
+            [sys.executable, "-c", script, database_url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.split()[-1] == "True"
+
+    assert loads_alembic()  # an empty database: migrated
+    assert not loads_alembic()  # at head: left alone, Alembic never imported
+
+
+async def test_the_operators_command_upgrades_every_service(database_url: str) -> None:
+    output = await asyncio.to_thread(run_command, database_url, "all", "upgrade")
+    assert output.splitlines() == [
+        f"{service}: {migrations.head(service)} (head: {migrations.head(service)})"
+        for service in SERVICES
+    ]

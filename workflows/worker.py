@@ -53,6 +53,8 @@ def build_worker(
         workflows=[*WORKFLOWS, RetentionPurgeWorkflow],  # retention: the daily purge
         activities=[*activities.all(), *RetentionActivities(client, clients).all()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        # Bounds the worker's memory when many journeys are open at once.
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

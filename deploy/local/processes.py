@@ -23,6 +23,13 @@ from workflows.ids import SEARCH_ATTRIBUTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# The Temporal dev server collects garbage when its heap has grown by half (Go's default,
+# GOGC=100, lets it double): measured, 25-50 MiB less at peak for no visible CPU cost.
+# Not a GOMEMLIMIT: one low enough to save as much sits below the live heap with 1,000
+# open journeys, and the server then collected without pause (drafts started 3x slower).
+# A GOGC already in the environment wins.
+TEMPORAL_GOGC = "50"
+
 
 # Below Linux's ephemeral range (32768-60999): the kernel hands those out to every
 # outgoing connection and to servers that ask for port 0 (Temporal's internal services),
@@ -178,7 +185,13 @@ def start_temporal(
         argv += ["--search-attribute", f"{key.name}=Keyword"]
     if codec_endpoint:  # the UI decodes payloads through our codec server
         argv += ["--ui-codec-endpoint", codec_endpoint]
-    child = spawn("temporal", argv, log_dir, ports={"grpc": port, "ui": ui_port})
+    child = spawn(
+        "temporal",
+        argv,
+        log_dir,
+        env={"GOGC": os.environ.get("GOGC", TEMPORAL_GOGC)},
+        ports={"grpc": port, "ui": ui_port},
+    )
     wait_until(lambda: port_open(port) and port_open(ui_port), child, 90, "frontend and UI ports")
     return child
 

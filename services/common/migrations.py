@@ -5,7 +5,10 @@ Every service that owns data has ``services/<name>/migrations/`` (``env.py`` and
 services may share one database without touching each other's tables or history.
 Alembic runs programmatically, on a connection we hand it: no ``alembic.ini``.
 
-- Services call ``await upgrade(engine, "<name>")`` at start-up (in ``build``).
+- Services call ``await upgrade(engine, "<name>")`` at start-up (in ``build``). A schema
+  already at head is recognised without importing Alembic (the revision files are read
+  as text): Alembic and the SQL dialects it pulls in stay out of a running service's
+  memory (~10 MiB each) unless there is something to migrate.
 - Several replicas starting together do not race: on PostgreSQL the upgrade runs in
   one transaction holding an advisory lock keyed on the service; whoever comes second
   waits, then finds the schema at head and does nothing. (SQLite is single-host.)
@@ -17,6 +20,7 @@ Alembic runs programmatically, on a connection we hand it: no ``alembic.ini``.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import hashlib
 import logging
@@ -24,18 +28,17 @@ import sys
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, Table, TypeDecorator, text
+from sqlalchemy import MetaData, Table, TypeDecorator, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import make_engine
 from services.common.settings import SERVICE_NAMES, ServiceName, Settings
+
+if TYPE_CHECKING:  # imported where used: see the module's docstring
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,8 @@ def lock_key(service: str) -> int:
 
 def alembic_config(service: str, connection: Connection | None = None) -> Config:
     """A programmatic Alembic config for the service; ``env.py`` uses ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(script_location(service)))
     # Revision files are named "<rev>_<slug>.py", the revisions numbered 0001, 0002...
@@ -87,7 +92,44 @@ def alembic_config(service: str, connection: Connection | None = None) -> Config
 
 def head(service: str) -> str | None:
     """The latest revision in the service's migrations."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(service)).get_current_head()
+
+
+def declared_head(service: str) -> str | None:
+    """The latest revision, read from the revision files' ``revision`` and
+    ``down_revision`` without importing Alembic; None when that cannot be told simply
+    (several heads, a file of another shape): Alembic then decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (script_location(service) / "versions").glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        values: dict[str, Any] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target: ast.expr
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                try:
+                    values[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    return None
+        revision, down = values.get("revision"), values.get("down_revision")
+        if not isinstance(revision, str):
+            return None
+        downs = [down] if isinstance(down, str) else list(down or ())
+        if not all(isinstance(d, str) for d in downs):
+            return None
+        revisions.add(revision)
+        parents.update(downs)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 # ---- what each service's env.py runs -------------------------------------------------
@@ -149,11 +191,15 @@ def _serialised(connection: Connection, service: str) -> None:
 
 
 def _upgrade(connection: Connection, service: str, revision: str) -> None:
+    from alembic import command
+
     _serialised(connection, service)
     command.upgrade(alembic_config(service, connection), revision)
 
 
 def _downgrade(connection: Connection, service: str, revision: str) -> None:
+    from alembic import command
+
     _serialised(connection, service)
     command.downgrade(alembic_config(service, connection), revision)
     if _current(connection, service) is None:  # at base: leave nothing of the service
@@ -161,8 +207,18 @@ def _downgrade(connection: Connection, service: str, revision: str) -> None:
 
 
 def _current(connection: Connection, service: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(connection, opts={"version_table": version_table(service)})
     return context.get_current_revision()
+
+
+def _recorded(connection: Connection, service: str) -> set[str]:
+    """The revisions in the service's version table, read with plain SQL."""
+    table = version_table(service)
+    if not inspect(connection).has_table(table):
+        return set()
+    return {str(row[0]) for row in connection.execute(text(f"SELECT version_num FROM {table}"))}
 
 
 # Alembic keeps the running migration's context in module globals (``alembic.context``,
@@ -180,6 +236,10 @@ def _one_at_a_time() -> asyncio.Lock:
 async def upgrade(engine: AsyncEngine, service: str, revision: str = "head") -> None:
     """Bring the service's schema to ``revision`` (head), in one transaction on
     PostgreSQL; a schema already there is left alone."""
+    if revision == "head" and (latest := declared_head(service)) is not None:
+        async with engine.connect() as connection:
+            if await connection.run_sync(_recorded, service) == {latest}:
+                return  # at head: nothing to do, and no need to load Alembic
     async with _one_at_a_time(), engine.begin() as connection:
         await connection.run_sync(_upgrade, service, revision)
 
@@ -197,6 +257,9 @@ async def current(engine: AsyncEngine, service: str) -> str | None:
 
 
 async def _revision(engine: AsyncEngine, service: str, message: str, autogenerate: bool) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(service))
     rev_id = f"{len(list(script.walk_revisions())) + 1:04d}"
 
@@ -221,7 +284,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a service's database migrations on its configured database "
         "(PERMIS_DATABASE_URL, or the local SQLite file).",
     )
-    parser.add_argument("service", choices=SERVICE_NAMES)
+    parser.add_argument(
+        "service",
+        choices=[*SERVICE_NAMES, "all"],
+        help="all: every service with migrations, one after the other (upgrade, current)",
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("upgrade", help="migrate to a revision (default: head)")
     up.add_argument("revision", nargs="?", default="head")
@@ -241,8 +308,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _main(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(argv)
-    service: ServiceName = args.service
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.service != "all":
+        return await _run(args, args.service)
+    if args.action not in ("upgrade", "current"):
+        parser.error(f"{args.action} takes one service, not all")
+    for service in migrated_services():
+        await _run(args, service)
+    return 0
+
+
+async def _run(args: argparse.Namespace, service: ServiceName) -> int:
     settings = Settings()
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
