@@ -20,7 +20,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    and_,
     bindparam,
     func,
     or_,
@@ -149,11 +148,12 @@ async def pending_page(
         query = query.where(CaseRow.claimed_by == "")
     if after is not None:
         enqueued_at, request_number = after
+        # (enqueued_at, number) > cursor, written so that its first term is a range on
+        # the queue index: with the OR alone the database scans the department's queue
+        # from its start (30 ms in the middle of 100,000 cases instead of under 1 ms).
         query = query.where(
-            or_(
-                CaseRow.enqueued_at > enqueued_at,
-                and_(CaseRow.enqueued_at == enqueued_at, CaseRow.request_number > request_number),
-            )
+            CaseRow.enqueued_at >= enqueued_at,
+            or_(CaseRow.enqueued_at > enqueued_at, CaseRow.request_number > request_number),
         )
     query = query.order_by(CaseRow.enqueued_at, CaseRow.request_number).limit(limit)
     return (await session.execute(query)).scalars().all()

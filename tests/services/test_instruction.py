@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from sqlalchemy import insert
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -26,12 +27,13 @@ from deploy.local import processes
 from permis.common.v1 import dossier_pb2
 from permis.documents.v1 import documents_pb2_grpc
 from permis.instruction.v1 import instruction_pb2, instruction_pb2_grpc
+from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import start_server
 from services.common.journey_updates import TemporalJourneyUpdater
 from services.common.settings import Settings
 from services.documents import server as documents_server
-from services.instruction import rules
+from services.instruction import rules, storage
 from services.instruction.server import (
     InstructionServicer,
     build,
@@ -638,3 +640,38 @@ async def test_racing_accept_and_reject_one_wins(service: Running) -> None:
     assert len(decisions) == 1 and len(errors) == 1, outcomes
     assert error_code(errors[0]) is ErrorCode.CASE_ALREADY_DECIDED
     assert (await handle.result()).outcome.value == (await get_case(service, number)).state
+
+
+async def test_queue_pages_walk_ties_and_a_large_queue_in_order(database_url: str) -> None:
+    """Keyset pages over cases enqueued at the same instant (the cursor's second term)
+    and over a queue of 2,000 cases: every case once, oldest first, on both databases."""
+    engine = make_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(storage.Base.metadata.create_all)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    # Groups of five cases share their instant; numbers out of order within a group.
+    cases = [
+        (start + timedelta(minutes=i // 5), f"2611{(i * 7919) % 100_000:08d}") for i in range(2_000)
+    ]
+    rows = [
+        {
+            "request_number": number,
+            "workflow_id": f"wf-{number}",
+            "department": "69",
+            "dossier": {},
+            "state": storage.PENDING,
+            "enqueued_at": at,
+        }
+        for at, number in cases
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(insert(storage.CaseRow), rows)
+    sessions = make_sessionmaker(engine)
+    seen: list[tuple[datetime, str]] = []
+    after = None
+    async with sessions() as session:
+        while page := await storage.pending_page(session, "69", after, 7):
+            seen += [(row.enqueued_at, row.request_number) for row in page]
+            after = seen[-1]
+    await engine.dispose()
+    assert seen == sorted(cases)
