@@ -58,9 +58,20 @@ def _refusal(error: BaseException) -> PermisError:
         if error.status == RPCStatusCode.NOT_FOUND:
             # Unknown id, or a journey that has already ended (no more updates).
             return PermisError(ErrorCode.REQUEST_NOT_FOUND)
-        if error.status == RPCStatusCode.UNAVAILABLE:
+        if _server_unreachable(error):
             return PermisError(ErrorCode.SERVICE_UNAVAILABLE)
     raise error
+
+
+def _server_unreachable(error: RPCError) -> bool:
+    """Temporal could not be reached or did not answer in time: the candidate may try
+    again (503), which the idempotency keys make safe. Seen while the server restarts:
+    UNAVAILABLE, UNKNOWN « transport error », CANCELLED « Timeout expired »."""
+    if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return True
+    return error.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED) and (
+        error.message in ("transport error", "Timeout expired")
+    )
 
 
 @dataclass(frozen=True)
