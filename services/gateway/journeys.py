@@ -174,16 +174,19 @@ class Journeys:
         start_input = (StartTitle if journey is Journey.TITLE else StartInscription)(
             request_number=request_number, account_id=account_id, account_email=account_email
         )
-        handle = await self._client.start_workflow(
-            kind.workflow,
-            start_input,
-            id=kind.workflow_id(request_number),
-            task_queue=self._settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=kind.summary.format(number=request_number),
-            static_details=kind.details,
-        )
+        try:
+            handle = await self._client.start_workflow(
+                kind.workflow,
+                start_input,
+                id=kind.workflow_id(request_number),
+                task_queue=self._settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=kind.summary.format(number=request_number),
+                static_details=kind.details,
+            )
+        except RPCError as error:  # WorkflowAlreadyStartedError is not one: start_once's
+            raise _refusal(error) from error
         self._remember(request_number, journey)
         return await self._query(handle.id)
 
