@@ -216,6 +216,7 @@ async def store_drafts(
             StartInscription(request_number=numbers[i], account_id=account_id, account_email=email),
             id=ids.inscription_workflow_id(numbers[i]),
             task_queue=settings.temporal_task_queue,
+            search_attributes=ids.at_start("inscription", numbers[i], account_id),
         )
 
     errors = [e for e in await bounded(count, 64, one) if e is not None]
@@ -272,7 +273,9 @@ async def open_loop_reads(
         finally:
             writer.close()
 
-    async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": token}) as http:
+    async with httpx.AsyncClient(
+        base_url=gateway_url, headers={"Authorization": token}, timeout=60
+    ) as http:
         for path in paths[:20]:  # warm the gateway and the caches a little
             await http.get(path)
     connections = [asyncio.ensure_future(connection()) for _ in range(READ_CONNECTIONS)]

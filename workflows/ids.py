@@ -6,7 +6,7 @@ the request number a candidate reads on the phone: ``inscription-2611K7Q3ZP9A``.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 # Re-exported: callers find every naming helper here.
 from workflows.request_numbers import is_request_number as is_request_number
@@ -44,3 +44,17 @@ STAGE = SearchAttributeKey.for_keyword("PermisStage")
 ACCOUNT_ID = SearchAttributeKey.for_keyword("PermisAccountId")
 
 SEARCH_ATTRIBUTES = (REQUEST_NUMBER, JOURNEY, MOTIF, CATEGORY, DEPARTMENT, STAGE, ACCOUNT_ID)
+
+
+def at_start(journey: str, request_number: str, account_id: str) -> TypedSearchAttributes:
+    """What a journey's starter sets with the start (the workflow upserts the same values
+    in its first task): a status read by describe then finds the owner and the stage
+    even before the worker has run that task."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(REQUEST_NUMBER, request_number),
+            SearchAttributePair(JOURNEY, journey),
+            SearchAttributePair(ACCOUNT_ID, account_id),
+            SearchAttributePair(STAGE, "draft"),
+        ]
+    )

@@ -184,6 +184,7 @@ class Journeys:
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=kind.summary.format(number=request_number),
                 static_details=kind.details,
+                search_attributes=ids.at_start(journey.value, request_number, account_id),
             )
         except RPCError as error:  # WorkflowAlreadyStartedError is not one: start_once's
             raise _refusal(error) from error
