@@ -34,7 +34,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -437,6 +437,14 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
     if stored:
         seconds = time.perf_counter() - started
         out(f"  stored {stored} drafts in {seconds:.1f} s ({stored / seconds:.1f}/s)")
+        # A start returns before the worker ran the draft's first task: let that backlog
+        # drain (the last draft answers a query once its turn came), so the reads below
+        # measure reads, not the stores' tail.
+        await client.get_workflow_handle(ids.inscription_workflow_id(numbers[-1])).query(
+            "view", rpc_timeout=timedelta(minutes=10)
+        )
+        settled = time.perf_counter() - started
+        out(f"  worker caught up with the drafts after {settled:.1f} s")
     cpu = CpuMeter(stack)
     reads = await open_loop_reads(
         stack.gateway_url,
