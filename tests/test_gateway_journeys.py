@@ -17,6 +17,7 @@ from services.gateway.journeys import _refusal
         # What the SDK raised while the dev server restarted (chaos test).
         (RPCStatusCode.UNKNOWN, "transport error"),
         (RPCStatusCode.CANCELLED, "Timeout expired"),
+        (RPCStatusCode.FAILED_PRECONDITION, "Workflow Task in failed state."),
     ],
 )
 def test_an_unreachable_server_is_a_503_to_try_again(status: RPCStatusCode, message: str) -> None:
@@ -30,7 +31,11 @@ def test_an_unknown_journey_is_not_found() -> None:
 
 @pytest.mark.parametrize(
     ("status", "message"),
-    [(RPCStatusCode.INVALID_ARGUMENT, "bad"), (RPCStatusCode.UNKNOWN, "something else")],
+    [
+        (RPCStatusCode.INVALID_ARGUMENT, "bad"),
+        (RPCStatusCode.FAILED_PRECONDITION, "something else"),
+        (RPCStatusCode.PERMISSION_DENIED, "no"),
+    ],
 )
 def test_anything_else_stays_an_error_of_ours(status: RPCStatusCode, message: str) -> None:
     error = RPCError(message, status, b"")

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 TEMPORAL_WAIT_SECONDS = 60.0
 
 # Statuses that say "not now" rather than "no": the caller may retry.
-_TRANSIENT = frozenset(
+# Temporal answers that mean « not now »: the caller may try again (503 to a candidate).
+TRANSIENT_STATUSES = frozenset(
     {
         RPCStatusCode.UNAVAILABLE,
         RPCStatusCode.DEADLINE_EXCEEDED,
@@ -114,7 +115,7 @@ class TemporalJourneyUpdater:
         except WorkflowUpdateFailedError as error:
             raise self._refusal(error, where) from error
         except RPCError as error:
-            if error.status in _TRANSIENT:
+            if error.status in TRANSIENT_STATUSES:
                 log.warning("Temporal unavailable for %s %s: %s", update, workflow_id, error)
                 raise PermisError(ErrorCode.SERVICE_UNAVAILABLE, details=where) from error
             # NOT_FOUND (no such journey, or it has ended), FAILED_PRECONDITION...
@@ -134,7 +135,7 @@ class TemporalJourneyUpdater:
         try:
             await handle.signal(signal, arg, rpc_timeout=self.rpc_timeout)
         except RPCError as error:
-            if error.status in _TRANSIENT:
+            if error.status in TRANSIENT_STATUSES:
                 log.warning("Temporal unavailable for %s %s: %s", signal, workflow_id, error)
                 raise PermisError(ErrorCode.SERVICE_UNAVAILABLE, details=where) from error
             # NOT_FOUND (no such journey, or it has ended), FAILED_PRECONDITION...

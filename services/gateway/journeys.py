@@ -19,12 +19,17 @@ from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.errors import ErrorCode, PermisError
+from services.common.journey_updates import TRANSIENT_STATUSES
 from services.common.settings import Settings
 from workflows import ids
 from workflows.models import (
@@ -64,13 +69,15 @@ def _refusal(error: BaseException) -> PermisError:
 
 
 def _server_unreachable(error: RPCError) -> bool:
-    """Temporal could not be reached or did not answer in time: the candidate may try
-    again (503), which the idempotency keys make safe. Seen while the server restarts:
-    UNAVAILABLE, UNKNOWN « transport error », CANCELLED « Timeout expired »."""
-    if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+    """Temporal could not be reached, did not answer in time, or the journey's workflow
+    task is failing for now (a worker restarting): the candidate may try again (503),
+    which the idempotency keys make safe. Seen while the chaos test restarted things:
+    UNKNOWN « transport error », CANCELLED « Timeout expired », FAILED_PRECONDITION
+    « Workflow Task in failed state »."""
+    if error.status in TRANSIENT_STATUSES:
         return True
-    return error.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED) and (
-        error.message in ("transport error", "Timeout expired")
+    return error.status == RPCStatusCode.FAILED_PRECONDITION and (
+        "Workflow Task in failed state" in error.message
     )
 
 
@@ -260,6 +267,8 @@ class Journeys:
             return await handle.execute_update(name, args=args, result_type=RequestView)
         except (WorkflowUpdateFailedError, RPCError) as error:
             raise _refusal(error) from error
+        except WorkflowUpdateRPCTimeoutOrCancelledError as error:  # may have been applied:
+            raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error  # retry with the key
 
     async def _query(self, workflow_id: str) -> RequestView:
         handle = self._client.get_workflow_handle(workflow_id)
