@@ -57,6 +57,8 @@ from workflows.models import (
 EMAIL_REJECTED = "email_rejected"
 # Per-call gRPC deadline: a hung service becomes a retried attempt, not a stuck one.
 GRPC_DEADLINE_SECONDS = 10.0
+# The same for the SMTP conversation (within the workflow's EMAIL_TIMEOUT).
+SMTP_TIMEOUT_SECONDS = 10.0
 MESSAGE_ID_DOMAIN = "permis.example.fr"
 
 T = TypeVar("T")
@@ -118,7 +120,7 @@ class JourneyActivities:
             username=settings.smtp_username or None,
             password=settings.smtp_password or None,
             start_tls=settings.smtp_use_tls,
-            timeout=30,
+            timeout=SMTP_TIMEOUT_SECONDS,
         )
 
     @activity.defn

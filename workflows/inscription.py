@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         DRAFT_LIFETIME,
         GRPC_ACTIVITY_TIMEOUT,
         PATCH_ABANDONED_EMAIL,
+        PATCH_EVERY_CHANGE_AT_START,
         PATCH_IN_INSTRUCTION_EMAIL,
         PATCH_RECEIPT,
         PATCH_REMINDERS,
@@ -50,6 +51,7 @@ __all__ = [
     "DRAFT_LIFETIME",
     "GRPC_ACTIVITY_TIMEOUT",
     "PATCH_ABANDONED_EMAIL",
+    "PATCH_EVERY_CHANGE_AT_START",
     "PATCH_IN_INSTRUCTION_EMAIL",
     "PATCH_RECEIPT",
     "PATCH_REMINDERS",
@@ -66,11 +68,18 @@ class InscriptionWorkflow(JourneyProcedure):
     @workflow.init
     def __init__(self, start: StartInscription) -> None:
         self._begin(start)
+        self._every_change = False
 
     # ---- the journey -------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: StartInscription) -> RequestView:
+        # A journey started now takes every change at once, with one marker in its first
+        # workflow task (which no update can share, the gateway answering the start only
+        # once it completed). A marker further on could share its task with an update (the
+        # DDT's decision arriving while an email goes out): such a task replays with the
+        # update first, a nondeterminism error that blocks the journey after a restart.
+        self._every_change = workflow.patched(PATCH_EVERY_CHANGE_AT_START)
         decision = await self._procedure(start)
         if decision is None:
             return await self._finish()
@@ -97,11 +106,12 @@ class InscriptionWorkflow(JourneyProcedure):
     # ---- hooks of the procedure --------------------------------------------------------
 
     def _since(self, change: str) -> bool:
-        # Journeys started before a change replay their old path (see PATCH_* ids).
-        return workflow.patched(change)
+        # Journeys started before a change replay their old path (see PATCH_* ids); those
+        # started before PATCH_EVERY_CHANGE_AT_START still decide each where it applies.
+        return self._every_change or workflow.patched(change)
 
     async def _after_submission(self) -> None:
-        if self._needs_receipt() and workflow.patched(PATCH_RECEIPT):
+        if self._needs_receipt() and self._since(PATCH_RECEIPT):
             await self._render_receipt()
 
     def _needs_receipt(self) -> bool:

@@ -87,9 +87,12 @@ RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=[*BUSINESS_ERRORS, EMAIL_REJECTED],
 )
-GRPC_ACTIVITY_TIMEOUT = timedelta(seconds=30)
-EMAIL_TIMEOUT = timedelta(seconds=45)
-RENDER_TIMEOUT = timedelta(seconds=60)
+# Each a little over the call's own deadline (activities.py): an attempt lost with a killed
+# worker is retried once this much has passed, so it must not be much longer than that.
+# Timeouts are not part of what a replay compares: changing them needs no patch.
+GRPC_ACTIVITY_TIMEOUT = timedelta(seconds=15)
+EMAIL_TIMEOUT = timedelta(seconds=15)
+RENDER_TIMEOUT = timedelta(seconds=40)
 # A reminder is best effort: one that cannot go out within the hour is dropped (logged), so
 # a decision or a CTN verdict waits at most that long behind a service that is down.
 REMINDER_TIMEOUT = timedelta(seconds=60)
@@ -104,6 +107,9 @@ PATCH_RECEIPT = "receipt-at-submission"
 PATCH_IN_INSTRUCTION_EMAIL = "email-in-instruction"
 PATCH_REMINDERS = "instruction-reminders"
 PATCH_ABANDONED_EMAIL = "email-abandoned"
+# Journeys started since take all of the above without their markers: one marker at the
+# start says so (see InscriptionWorkflow.run).
+PATCH_EVERY_CHANGE_AT_START = "every-change-at-start"
 
 # Stages after which an operator can no longer cancel the request.
 FINAL_STAGES = frozenset(

@@ -50,6 +50,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.procedure import GRPC_ACTIVITY_TIMEOUT, RETRY, JourneyProcedure, refusal
 
+# The card's status changes (the child's ``delivery_progress`` signals) are queued by the
+# handler and taken one at a time by the run loop, each with its email, so the commands
+# never depend on how signals fall into activations (two signals around a worker's crash
+# reached one workflow task, which replayed in another order: a nondeterminism error).
+PATCH_PROGRESS_IN_ORDER = "delivery-progress-in-run-loop"
+
 # A card is made for these motifs only once an examiner has recorded a pass.
 EXAM_SUCCESS_MOTIFS = frozenset(
     {TitleMotif.EXAM_SUCCESS_FIRST_TITLE, TitleMotif.EXAM_SUCCESS_NEW_CATEGORY}
@@ -66,11 +72,17 @@ class TitleWorkflow(JourneyProcedure):
         self._delivery: DeliveryView | None = None
         # Emails for the delivery statuses, sent by the run loop in the order reported.
         self._outbox: list[EmailMessage] = []
+        # Status changes not yet taken by the run loop (PATCH_PROGRESS_IN_ORDER).
+        self._progress: list[DeliveryView] = []
+        self._progress_in_order = False
 
     # ---- the journey -------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: StartTitle) -> RequestView:
+        # Decided in the first workflow task, which no update can share (a marker that
+        # shares a task with an update may replay in another order).
+        self._progress_in_order = workflow.patched(PATCH_PROGRESS_IN_ORDER)
         decision = await self._procedure(start)
         if decision is None:
             return await self._finish()
@@ -123,10 +135,18 @@ class TitleWorkflow(JourneyProcedure):
             self._set_stage(Stage.IN_PRODUCTION)
             await self._notify(messages.title_in_production(view, self._recipient()))
 
-        while not delivery.done() or self._outbox:
-            await workflow.wait_condition(lambda: bool(self._outbox) or delivery.done())
-            while self._outbox:
-                await self._notify(self._outbox.pop(0))
+        if self._progress_in_order:
+            while not delivery.done() or self._progress:
+                await workflow.wait_condition(lambda: bool(self._progress) or delivery.done())
+                if self._progress:
+                    self._follow(self._progress.pop(0))
+                    while self._outbox:
+                        await self._notify(self._outbox.pop(0))
+        else:
+            while not delivery.done() or self._outbox:
+                await workflow.wait_condition(lambda: bool(self._outbox) or delivery.done())
+                while self._outbox:
+                    await self._notify(self._outbox.pop(0))
         # The child's last word is its result (the same as its last progress signal).
         self._follow(await delivery)
         while self._outbox:
@@ -151,7 +171,10 @@ class TitleWorkflow(JourneyProcedure):
     @workflow.signal(name="delivery_progress")
     def delivery_progress(self, delivery: DeliveryView) -> None:
         """The delivery journey (the child) reports a status change of the card."""
-        self._follow(delivery)
+        if self._progress_in_order:
+            self._progress.append(delivery)  # the run loop takes it (no command here)
+        else:
+            self._follow(delivery)
 
     # ---- hooks of the procedure --------------------------------------------------------
 

@@ -298,6 +298,35 @@ async def test_send_email_lands_in_the_sink(
     assert body.replace("\r\n", "\n").strip() == message.body
 
 
+async def test_a_retried_email_is_delivered_once(
+    mail_sink: processes.ChildProcess, mail_dir: Path
+) -> None:
+    """A retried attempt (a worker killed after the SMTP server took the message) sends
+    it again under the same Message-ID: the server keeps the first, notes the repeat."""
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=mail_sink.ports["smtp"])
+    activities = JourneyActivities(settings, ServiceClients(settings))
+    key = f"inscription-2511RETRY{datetime.now(UTC):%H%M%S%f}.decision"
+    message = EmailMessage(
+        to="lea.dupont@example.fr",
+        subject="Votre demande n° 2511ABCDEFGH est acceptée",
+        body="Bonjour Léa,\nVotre demande est acceptée.",
+        idempotency_key=key,
+    )
+    first = await ActivityEnvironment().run(activities.send_email, message)
+    again = await ActivityEnvironment().run(activities.send_email, message)
+    assert first == again
+
+    def lines(name: str) -> list[dict[str, object]]:
+        path = mail_dir / name
+        text = path.read_text() if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    delivered = [e for e in lines("index.jsonl") if e["message_id"] == first.message_id]
+    repeats = [e for e in lines("duplicates.jsonl") if e["message_id"] == first.message_id]
+    assert len(delivered) == 1
+    assert [(r["first_file"], r["same_body"]) for r in repeats] == [(delivered[0]["file"], True)]
+
+
 async def test_receipt_and_withdrawal(stack: Stack) -> None:
     env = ActivityEnvironment()
     view = submitted_view()
