@@ -16,6 +16,7 @@ import io
 import re
 import struct
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import PureWindowsPath
@@ -235,6 +236,20 @@ def sanitise_filename(filename: str, content_type: str) -> str:
         stem, extension = name[: name.rfind(".")], name[name.rfind(".") :]
     stem = stem[: MAX_FILENAME_CHARS - len(extension)].rstrip(" .")
     return f"{stem or 'document'}{extension}"
+
+
+def check_document_id(document_id: str) -> str:
+    """A caller-chosen document id (idempotent upload) must be a UUID; empty: none."""
+    if not document_id:
+        return ""
+    try:
+        return str(uuid.UUID(document_id))
+    except ValueError:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "Identifiant de dépôt invalide.",
+            {"field": "document_id"},
+        ) from None
 
 
 def object_key(request_number: str, document_id: str) -> str:

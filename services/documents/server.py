@@ -68,8 +68,16 @@ def new_row(
     content: bytes,
     owner_account_id: str,
     generated: bool = False,
+    document_id: str = "",
 ) -> DocumentRow:
-    document_id = str(uuid.uuid4())
+    sha256 = hashlib.sha256(content).hexdigest()
+    if document_id:
+        # A caller-chosen id may come again with other bytes: the key names the content
+        # too, so a refused repeat never overwrites the stored document's object.
+        object_key = rules.object_key(request_number, f"{document_id}-{sha256[:16]}")
+    else:
+        document_id = str(uuid.uuid4())
+        object_key = rules.object_key(request_number, document_id)
     return DocumentRow(
         id=document_id,
         request_number=request_number,
@@ -77,12 +85,30 @@ def new_row(
         filename=filename,
         content_type=content_type,
         size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        object_key=rules.object_key(request_number, document_id),
+        sha256=sha256,
+        object_key=object_key,
         owner_account_id=owner_account_id,
         generated=generated,
         created_at=datetime.now(UTC),
     )
+
+
+def same_upload(stored: DocumentRow, attempt: DocumentRow) -> DocumentRow:
+    """The stored document, when an upload with its id repeats it; else a refusal (the
+    caller reused the id for another file, request or account)."""
+    same = (stored.request_number, stored.kind, stored.sha256, stored.owner_account_id) == (
+        attempt.request_number,
+        attempt.kind,
+        attempt.sha256,
+        attempt.owner_account_id,
+    )
+    if stored.generated or not same:
+        raise PermisError(
+            ErrorCode.INVALID_FIELD,
+            "Cet identifiant de dépôt a déjà servi pour une autre pièce.",
+            {"field": "document_id"},
+        )
+    return stored
 
 
 class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
@@ -95,16 +121,36 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
         self.sessionmaker = sessionmaker
         self.objects = objects
         self.max_upload_bytes = max_upload_bytes
+        self._storing: set[asyncio.Task[None]] = set()  # stores outliving their call
 
     async def _store(self, row: DocumentRow, content: bytes) -> None:
-        """Object first, then row; if the row fails, the object goes too."""
+        """Object first, then row; if the row fails, the object goes too, unless a row
+        that won a race for the same id already uses that very object.
+
+        Shielded from the call's cancellation (a caller that gave up or died, as a killed
+        worker does): the bytes are written by a thread that finishes anyway, so a store
+        cut short would leave an object no row names (personal data the retention purge
+        never finds). Finished, its row lets the caller's retry find the document.
+        """
+        task = asyncio.ensure_future(self._write(row, content))
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
+        await asyncio.shield(task)
+
+    async def _write(self, row: DocumentRow, content: bytes) -> None:
         await self.objects.put(row.object_key, content, row.content_type, row.sha256)
         try:
             await insert_document(self.sessionmaker, row)
         except BaseException:
             with contextlib.suppress(Exception):
-                await self.objects.remove(row.object_key)
+                winner = await self._row_or_none(row.id)
+                if winner is None or winner.object_key != row.object_key:
+                    await self.objects.remove(row.object_key)
             raise
+
+    async def _row_or_none(self, document_id: str) -> DocumentRow | None:
+        async with self.sessionmaker() as session:
+            return await get_document(session, document_id)
 
     async def _row(self, document_id: str) -> DocumentRow:
         if not document_id:
@@ -130,8 +176,19 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
             content_type=content_type,
             content=content,
             owner_account_id=request.owner_account_id,
+            document_id=rules.check_document_id(request.document_id),
         )
-        await self._store(row, content)
+        if request.document_id:  # a retried upload finds its first attempt's document
+            stored = await self._row_or_none(row.id)
+            if stored is not None:
+                return to_proto(same_upload(stored, row))
+        try:
+            await self._store(row, content)
+        except IntegrityError as error:
+            winner = await self._row_or_none(row.id) if request.document_id else None
+            if not is_unique_violation(error) or winner is None:
+                raise
+            return to_proto(same_upload(winner, row))  # a concurrent retry stored it first
         log.info("stored %s %s for %s", row.kind, row.id, row.request_number)
         return to_proto(row)
 

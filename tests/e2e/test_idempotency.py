@@ -1,5 +1,5 @@
 """End to end: a client that retries with the same Idempotency-Key gets the same request
-back, never a second one (the whole stack, as in test_inscription_journey.py)."""
+(or document) back, never a second one (the whole stack, as in test_inscription_journey.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from minio import Minio
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from deploy.local.demo import Candidate, new_candidate, submitted_request
+from deploy.local import samples
+from deploy.local.demo import Candidate, issue_photo_code, new_candidate, submitted_request
 from deploy.local.stack import LocalStack, StackPorts
+from permis.documents.v1 import documents_pb2, documents_pb2_grpc
+from services.common import auth
+from tests.e2e.test_inscription_journey import _draft_up_to_photo
+from tests.grpc_auth import channel_as
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -134,3 +140,45 @@ async def test_a_retried_submit_returns_the_same_view(
     again = await candidate.http.post(f"/v1/requests/{number}/submit")
     assert again.status_code == 409
     assert again.json()["code"] == "request_already_submitted"
+
+
+async def test_a_retried_upload_stores_one_document(
+    stack: LocalStack, candidate: Candidate
+) -> None:
+    """Retries of one upload (the same key), even concurrent, give one document: listed
+    once on the request, one row, one object in S3. Another key is another upload."""
+    http = candidate.http
+    number = await _draft_up_to_photo(http)
+    code = await issue_photo_code(stack.settings)
+    response = await http.put(f"/v1/requests/{number}/photo-code", json={"photo_code": code})
+    assert response.status_code == 200, response.text
+    content = samples.pdf("Carte d'identité", ["Alex Durand", "reprise"])
+
+    async def upload(key: str) -> httpx.Response:
+        return await http.post(
+            f"/v1/requests/{number}/documents",
+            data={"kind": "identity_proof"},
+            files={"file": ("cni.pdf", content, "application/pdf")},
+            headers={"Idempotency-Key": key},
+        )
+
+    attempts = await asyncio.gather(*(upload("cni-1") for _ in range(3)))
+    attempts.append(await upload("cni-1"))
+    assert {r.status_code for r in attempts} <= {200, 201}, [r.text for r in attempts]
+    assert attempts[-1].status_code == 200
+    listed = [[d["document_id"] for d in r.json()["documents"]] for r in attempts]
+    assert all(ids == listed[0] and len(ids) == 1 for ids in listed), listed
+
+    settings = stack.settings
+    async with channel_as(settings.documents_address, auth.WORKER, settings=settings) as channel:
+        rows = await documents_pb2_grpc.DocumentServiceStub(channel).ListDocuments(
+            documents_pb2.ListDocumentsRequest(request_number=number)
+        )
+    assert [d.document_id for d in rows.documents] == listed[0]
+    s3 = Minio(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, secure=False)
+    objects = list(s3.list_objects(settings.s3_bucket, prefix=f"requests/{number}/"))
+    assert [o.object_name for o in objects] == [rows.documents[0].object_key]
+
+    another = await upload("cni-2")
+    assert another.status_code == 201
+    assert len(another.json()["documents"]) == 2

@@ -248,6 +248,74 @@ async def test_a_row_that_cannot_be_written_takes_its_object_away(service: Runni
     assert object_exists(service, first.object_key)
 
 
+async def test_a_store_outlives_a_caller_that_gave_up(service: Running) -> None:
+    """A call cancelled mid-store (its client died) still ends with row and bytes: no
+    object without a row, and the retry finds the document."""
+    number = new_request_number(datetime.now(UTC))
+    content = samples.pdf("Récépissé", ["Camille Martin"])
+    row = new_row(
+        request_number=number,
+        kind="identity_proof",
+        filename="piece.pdf",
+        content_type=rules.PDF,
+        content=content,
+        owner_account_id="account-1",
+    )
+    call = asyncio.create_task(service.servicer._store(row, content))
+    await asyncio.sleep(0)  # the store has started
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.gather(*service.servicer._storing)
+
+    stored = await service.stub.GetDocument(documents_pb2.GetDocumentRequest(document_id=row.id))
+    assert stored.sha256 == hashlib.sha256(content).hexdigest()
+    assert object_exists(service, row.object_key)
+
+
+async def test_an_upload_with_its_own_id_is_stored_once(service: Running) -> None:
+    """A retried upload (the gateway's Idempotency-Key) gets the first one's document,
+    concurrent repeats included; the id reused for other bytes is refused and leaves
+    the stored object as it was."""
+    number = new_request_number(datetime.now(UTC))
+    content = samples.pdf("Carte d'identité", ["Camille Martin", "reprise"])
+    keyed = upload_request(number, content)
+    keyed.document_id = str(uuid.uuid4())
+
+    first = await service.stub.UploadDocument(keyed)
+    repeats = await asyncio.gather(*(service.stub.UploadDocument(keyed) for _ in range(3)))
+    assert first.document_id == keyed.document_id
+    assert all(repeat == first for repeat in repeats)
+    listed = await service.stub.ListDocuments(
+        documents_pb2.ListDocumentsRequest(request_number=number)
+    )
+    assert [d.document_id for d in listed.documents] == [first.document_id]
+
+    raced = upload_request(number, content)
+    raced.document_id = str(uuid.uuid4())
+    results = await asyncio.gather(*(service.stub.UploadDocument(raced) for _ in range(4)))
+    assert {r.document_id for r in results} == {raced.document_id}
+    assert object_exists(service, results[0].object_key)
+
+    other = upload_request(number, samples.pdf("Autre pièce"))
+    other.document_id = first.document_id
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await service.stub.UploadDocument(other)
+    assert error_code(reused.value) is ErrorCode.INVALID_FIELD
+    downloaded = await service.stub.DownloadDocument(
+        documents_pb2.GetDocumentRequest(document_id=first.document_id)
+    )
+    assert downloaded.content == content
+    keys = service.servicer.objects.client.list_objects(BUCKET, prefix=f"requests/{number}/")
+    assert sorted(o.object_name for o in keys) == sorted({first.object_key, results[0].object_key})
+
+    malformed = upload_request(number, content)
+    malformed.document_id = "../../autre"
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await service.stub.UploadDocument(malformed)
+    assert error_code(bad.value) is ErrorCode.INVALID_FIELD
+
+
 async def test_delete_removes_row_and_bytes_and_is_idempotent(service: Running) -> None:
     number = new_request_number(datetime.now(UTC))
     stored = await service.stub.UploadDocument(upload_request(number, samples.jpeg(), "p.jpg"))

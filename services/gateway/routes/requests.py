@@ -7,6 +7,9 @@ else's request is answered 404, so numbers cannot be probed).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -207,8 +210,19 @@ async def set_photo_code(
     return await journeys.update(view, "set_photo_code", body)
 
 
+def keyed_document_id(secret: str, account_id: str, request_number: str, key: str) -> str:
+    """The document id an upload's Idempotency-Key stands for (an HMAC, as for request
+    numbers): a retry stores nothing new and is recognised on the request."""
+    message = "\x00".join((account_id, request_number, key)).encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
 @router.post(
-    "/{request_number}/documents", status_code=status.HTTP_201_CREATED, response_model=RequestView
+    "/{request_number}/documents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RequestView,
+    responses={200: {"model": RequestView, "description": "Reprise : pièce déjà déposée"}},
 )
 async def upload_document(
     request_number: str,
@@ -218,13 +232,28 @@ async def upload_document(
     journeys: JourneysDep,
     clients: ClientsDep,
     settings: SettingsDep,
+    response: Response,
     issued_on: Annotated[
         date | None,
         Form(description="Date d'émission (obligatoire pour le justificatif de domicile)"),
     ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    """Étape 5 : dépôt d'une pièce justificative (PDF, JPEG ou PNG)."""
-    view = await own_draft(journeys, request_number, account.account_id)
+    """Étape 5 : dépôt d'une pièce justificative (PDF, JPEG ou PNG).
+
+    Avec un en-tête `Idempotency-Key`, renvoyer le même dépôt avec la même clé rend la
+    demande (200) sans enregistrer la pièce une seconde fois."""
+    view = await own_request(journeys, request_number, account.account_id)
+    document_id = ""
+    if idempotency_key is not None:
+        document_id = keyed_document_id(
+            settings.session_secret, account.account_id, request_number, idempotency_key
+        )
+        if any(d.document_id == document_id for d in view.documents):
+            response.status_code = status.HTTP_200_OK
+            return view
+    if view.stage != Stage.DRAFT:
+        raise PermisError(ErrorCode.REQUEST_ALREADY_SUBMITTED)
     check_issue_date(kind, issued_on)
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
@@ -237,6 +266,7 @@ async def upload_document(
             filename=file.filename or "piece",
             content=content,
             owner_account_id=account.account_id,
+            document_id=document_id,
         ),
     )
     added = DocumentAdded(
@@ -249,12 +279,15 @@ async def upload_document(
     )
     try:
         return await journeys.update(view, "add_document", added)
-    except Exception:
-        # The request refused it: take the stored bytes back so nothing is left orphaned.
-        await call(
-            clients.documents.DeleteDocument,
-            documents_pb2.GetDocumentRequest(document_id=document.document_id),
-        )
+    except PermisError as error:
+        # Refused for good: take the stored bytes back so nothing is left orphaned. Not
+        # when Temporal did not answer: the update may have been recorded, and deleting
+        # would lose a document the request lists (a keyed retry completes it).
+        if error.code is not ErrorCode.SERVICE_UNAVAILABLE:
+            await call(
+                clients.documents.DeleteDocument,
+                documents_pb2.GetDocumentRequest(document_id=document.document_id),
+            )
         raise
 
 

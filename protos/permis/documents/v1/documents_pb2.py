@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#permis/documents/v1/documents.proto\x12\x13permis.documents.v1\"\xcd\x01\n\x08\x44ocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x16\n\x0erequest_number\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0e\n\x06sha256\x18\x07 \x01(\t\x12\x12\n\nobject_key\x18\x08 \x01(\t\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\x18\n\x10owner_account_id\x18\n \x01(\t\"z\n\x15UploadDocumentRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\x12\x18\n\x10owner_account_id\x18\x05 \x01(\t\")\n\x12GetDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"S\n\x0f\x44ocumentContent\x12/\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1d.permis.documents.v1.Document\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\".\n\x14ListDocumentsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"I\n\x15ListDocumentsResponse\x12\x30\n\tdocuments\x18\x01 \x03(\x0b\x32\x1d.permis.documents.v1.Document\")\n\x16\x44\x65leteDocumentResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"A\n\x15GetDownloadUrlRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x05\".\n\x0b\x44ownloadUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\t\"\xfc\x01\n\x14RenderReceiptRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x13\n\x0b\x62irth_place\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\r\n\x05motif\x18\x07 \x01(\t\x12\x12\n\ndepartment\x18\x08 \x01(\t\x12\x14\n\x0c\x61\x64\x64ress_line\x18\t \x01(\t\x12\x14\n\x0csubmitted_at\x18\n \x01(\t\x12\x18\n\x10owner_account_id\x18\x0b \x01(\t\"\xfd\x01\n\x18RenderAttestationRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0c\n\x04neph\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\x12\x13\n\x0bgiven_names\x18\x04 \x01(\t\x12\x12\n\nbirth_date\x18\x05 \x01(\t\x12\x13\n\x0b\x62irth_place\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x12\n\ndepartment\x18\x08 \x01(\t\x12\x14\n\x0c\x61\x64\x64ress_line\x18\t \x01(\t\x12\x12\n\ndecided_at\x18\n \x01(\t\x12\x18\n\x10owner_account_id\x18\x0b \x01(\t\"6\n\x1cPurgeRequestDocumentsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"[\n\x1dPurgeRequestDocumentsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x12\x16\n\x0e\x61lready_purged\x18\x02 \x01(\x08\x12\x11\n\tpurged_at\x18\x03 \x01(\t2\x96\x07\n\x0f\x44ocumentService\x12[\n\x0eUploadDocument\x12*.permis.documents.v1.UploadDocumentRequest\x1a\x1d.permis.documents.v1.Document\x12U\n\x0bGetDocument\x12\'.permis.documents.v1.GetDocumentRequest\x1a\x1d.permis.documents.v1.Document\x12\x61\n\x10\x44ownloadDocument\x12\'.permis.documents.v1.GetDocumentRequest\x1a$.permis.documents.v1.DocumentContent\x12\x66\n\rListDocuments\x12).permis.documents.v1.ListDocumentsRequest\x1a*.permis.documents.v1.ListDocumentsResponse\x12\x66\n\x0e\x44\x65leteDocument\x12\'.permis.documents.v1.GetDocumentRequest\x1a+.permis.documents.v1.DeleteDocumentResponse\x12^\n\x0eGetDownloadUrl\x12*.permis.documents.v1.GetDownloadUrlRequest\x1a .permis.documents.v1.DownloadUrl\x12\x61\n\x11RenderAttestation\x12-.permis.documents.v1.RenderAttestationRequest\x1a\x1d.permis.documents.v1.Document\x12Y\n\rRenderReceipt\x12).permis.documents.v1.RenderReceiptRequest\x1a\x1d.permis.documents.v1.Document\x12~\n\x15PurgeRequestDocuments\x12\x31.permis.documents.v1.PurgeRequestDocumentsRequest\x1a\x32.permis.documents.v1.PurgeRequestDocumentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#permis/documents/v1/documents.proto\x12\x13permis.documents.v1\"\xcd\x01\n\x08\x44ocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x16\n\x0erequest_number\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0e\n\x06sha256\x18\x07 \x01(\t\x12\x12\n\nobject_key\x18\x08 \x01(\t\x12\x12\n\ncreated_at\x18\t \x01(\t\x12\x18\n\x10owner_account_id\x18\n \x01(\t\"\x8f\x01\n\x15UploadDocumentRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\x12\x18\n\x10owner_account_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\")\n\x12GetDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"S\n\x0f\x44ocumentContent\x12/\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x1d.permis.documents.v1.Document\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\".\n\x14ListDocumentsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"I\n\x15ListDocumentsResponse\x12\x30\n\tdocuments\x18\x01 \x03(\x0b\x32\x1d.permis.documents.v1.Document\")\n\x16\x44\x65leteDocumentResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"A\n\x15GetDownloadUrlRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x05\".\n\x0b\x44ownloadUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\t\"\xfc\x01\n\x14RenderReceiptRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x13\n\x0b\x62irth_place\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\r\n\x05motif\x18\x07 \x01(\t\x12\x12\n\ndepartment\x18\x08 \x01(\t\x12\x14\n\x0c\x61\x64\x64ress_line\x18\t \x01(\t\x12\x14\n\x0csubmitted_at\x18\n \x01(\t\x12\x18\n\x10owner_account_id\x18\x0b \x01(\t\"\xfd\x01\n\x18RenderAttestationRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\x12\x0c\n\x04neph\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\x12\x13\n\x0bgiven_names\x18\x04 \x01(\t\x12\x12\n\nbirth_date\x18\x05 \x01(\t\x12\x13\n\x0b\x62irth_place\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x12\n\ndepartment\x18\x08 \x01(\t\x12\x14\n\x0c\x61\x64\x64ress_line\x18\t \x01(\t\x12\x12\n\ndecided_at\x18\n \x01(\t\x12\x18\n\x10owner_account_id\x18\x0b \x01(\t\"6\n\x1cPurgeRequestDocumentsRequest\x12\x16\n\x0erequest_number\x18\x01 \x01(\t\"[\n\x1dPurgeRequestDocumentsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x12\x16\n\x0e\x61lready_purged\x18\x02 \x01(\x08\x12\x11\n\tpurged_at\x18\x03 \x01(\t2\x96\x07\n\x0f\x44ocumentService\x12[\n\x0eUploadDocument\x12*.permis.documents.v1.UploadDocumentRequest\x1a\x1d.permis.documents.v1.Document\x12U\n\x0bGetDocument\x12\'.permis.documents.v1.GetDocumentRequest\x1a\x1d.permis.documents.v1.Document\x12\x61\n\x10\x44ownloadDocument\x12\'.permis.documents.v1.GetDocumentRequest\x1a$.permis.documents.v1.DocumentContent\x12\x66\n\rListDocuments\x12).permis.documents.v1.ListDocumentsRequest\x1a*.permis.documents.v1.ListDocumentsResponse\x12\x66\n\x0e\x44\x65leteDocument\x12\'.permis.documents.v1.GetDocumentRequest\x1a+.permis.documents.v1.DeleteDocumentResponse\x12^\n\x0eGetDownloadUrl\x12*.permis.documents.v1.GetDownloadUrlRequest\x1a .permis.documents.v1.DownloadUrl\x12\x61\n\x11RenderAttestation\x12-.permis.documents.v1.RenderAttestationRequest\x1a\x1d.permis.documents.v1.Document\x12Y\n\rRenderReceipt\x12).permis.documents.v1.RenderReceiptRequest\x1a\x1d.permis.documents.v1.Document\x12~\n\x15PurgeRequestDocuments\x12\x31.permis.documents.v1.PurgeRequestDocumentsRequest\x1a\x32.permis.documents.v1.PurgeRequestDocumentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +33,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DOCUMENT']._serialized_start=61
   _globals['_DOCUMENT']._serialized_end=266
-  _globals['_UPLOADDOCUMENTREQUEST']._serialized_start=268
-  _globals['_UPLOADDOCUMENTREQUEST']._serialized_end=390
-  _globals['_GETDOCUMENTREQUEST']._serialized_start=392
-  _globals['_GETDOCUMENTREQUEST']._serialized_end=433
-  _globals['_DOCUMENTCONTENT']._serialized_start=435
-  _globals['_DOCUMENTCONTENT']._serialized_end=518
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=520
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=566
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=568
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=641
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=643
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=684
-  _globals['_GETDOWNLOADURLREQUEST']._serialized_start=686
-  _globals['_GETDOWNLOADURLREQUEST']._serialized_end=751
-  _globals['_DOWNLOADURL']._serialized_start=753
-  _globals['_DOWNLOADURL']._serialized_end=799
-  _globals['_RENDERRECEIPTREQUEST']._serialized_start=802
-  _globals['_RENDERRECEIPTREQUEST']._serialized_end=1054
-  _globals['_RENDERATTESTATIONREQUEST']._serialized_start=1057
-  _globals['_RENDERATTESTATIONREQUEST']._serialized_end=1310
-  _globals['_PURGEREQUESTDOCUMENTSREQUEST']._serialized_start=1312
-  _globals['_PURGEREQUESTDOCUMENTSREQUEST']._serialized_end=1366
-  _globals['_PURGEREQUESTDOCUMENTSRESPONSE']._serialized_start=1368
-  _globals['_PURGEREQUESTDOCUMENTSRESPONSE']._serialized_end=1459
-  _globals['_DOCUMENTSERVICE']._serialized_start=1462
-  _globals['_DOCUMENTSERVICE']._serialized_end=2380
+  _globals['_UPLOADDOCUMENTREQUEST']._serialized_start=269
+  _globals['_UPLOADDOCUMENTREQUEST']._serialized_end=412
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=414
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=455
+  _globals['_DOCUMENTCONTENT']._serialized_start=457
+  _globals['_DOCUMENTCONTENT']._serialized_end=540
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=542
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=588
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=590
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=663
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=665
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=706
+  _globals['_GETDOWNLOADURLREQUEST']._serialized_start=708
+  _globals['_GETDOWNLOADURLREQUEST']._serialized_end=773
+  _globals['_DOWNLOADURL']._serialized_start=775
+  _globals['_DOWNLOADURL']._serialized_end=821
+  _globals['_RENDERRECEIPTREQUEST']._serialized_start=824
+  _globals['_RENDERRECEIPTREQUEST']._serialized_end=1076
+  _globals['_RENDERATTESTATIONREQUEST']._serialized_start=1079
+  _globals['_RENDERATTESTATIONREQUEST']._serialized_end=1332
+  _globals['_PURGEREQUESTDOCUMENTSREQUEST']._serialized_start=1334
+  _globals['_PURGEREQUESTDOCUMENTSREQUEST']._serialized_end=1388
+  _globals['_PURGEREQUESTDOCUMENTSRESPONSE']._serialized_start=1390
+  _globals['_PURGEREQUESTDOCUMENTSRESPONSE']._serialized_end=1481
+  _globals['_DOCUMENTSERVICE']._serialized_start=1484
+  _globals['_DOCUMENTSERVICE']._serialized_end=2402
 # @@protoc_insertion_point(module_scope)

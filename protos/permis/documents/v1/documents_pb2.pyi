@@ -31,18 +31,20 @@ class Document(_message.Message):
     def __init__(self, document_id: _Optional[str] = ..., request_number: _Optional[str] = ..., kind: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., object_key: _Optional[str] = ..., created_at: _Optional[str] = ..., owner_account_id: _Optional[str] = ...) -> None: ...
 
 class UploadDocumentRequest(_message.Message):
-    __slots__ = ("request_number", "kind", "filename", "content", "owner_account_id")
+    __slots__ = ("request_number", "kind", "filename", "content", "owner_account_id", "document_id")
     REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     OWNER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     request_number: str
     kind: str
     filename: str
     content: bytes
     owner_account_id: str
-    def __init__(self, request_number: _Optional[str] = ..., kind: _Optional[str] = ..., filename: _Optional[str] = ..., content: _Optional[bytes] = ..., owner_account_id: _Optional[str] = ...) -> None: ...
+    document_id: str
+    def __init__(self, request_number: _Optional[str] = ..., kind: _Optional[str] = ..., filename: _Optional[str] = ..., content: _Optional[bytes] = ..., owner_account_id: _Optional[str] = ..., document_id: _Optional[str] = ...) -> None: ...
 
 class GetDocumentRequest(_message.Message):
     __slots__ = ("document_id",)

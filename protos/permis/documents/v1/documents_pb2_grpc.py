@@ -87,7 +87,7 @@ class DocumentServiceServicer:
     def UploadDocument(self, request, context):
         """Stores an uploaded document. INVALID_ARGUMENT (code unsupported_file_type)
         unless the content is a PDF, JPEG or PNG by its magic bytes; empty or
-        oversized files are refused too.
+        oversized files are refused too. Idempotent when the caller gives the document_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
