@@ -7,13 +7,18 @@ delivered to the running journey; it asks the document service for download link
 from __future__ import annotations
 
 from services.common.service_main import Built, ServiceContext, run_service
-from services.instruction.server import build, definition
+from services.instruction.server import TemporalJourneyLookup, build, definition
 
 
 async def build_definition(context: ServiceContext) -> Built:
     updater = await context.journey_updater()
     # The channel to the document service connects lazily: it may start after us.
-    servicer, engine = await build(context.settings, updater, context.clients.documents)
+    servicer, engine = await build(
+        context.settings,
+        updater,
+        context.clients.documents,
+        TemporalJourneyLookup(await context.temporal()),
+    )
     return [definition(servicer)], [engine.dispose]
 
 

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 import grpc
 from google.protobuf import json_format
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from permis.common.v1 import dossier_pb2
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
@@ -60,13 +64,32 @@ from services.instruction.storage import (
     CaseRow,
     ExamResultRow,
 )
-from workflows.ids import is_request_number
-from workflows.models import Decision, Outcome
+from workflows.ids import STAGE, is_request_number
+from workflows.models import Decision, Outcome, RequestView
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = instruction_pb2.DESCRIPTOR.services_by_name["InstructionService"].full_name
 UPDATE_NAME = "record_decision"
+
+
+class JourneyLookup(Protocol):
+    """What the Temporal server knows of a journey (see TemporalJourneyLookup)."""
+
+    async def stage(self, workflow_id: str) -> str | None:
+        """Its committed stage (PermisStage), None if unknown."""
+        ...
+
+    async def ended_with(self, workflow_id: str) -> Decision | None:
+        """The decision a journey that has completed holds; None if it runs, or has
+        none, or is unknown."""
+        ...
+
+
+# Stages in which a journey has not yet recorded its case's enqueueing (see _deliver).
+NOT_YET_IN_INSTRUCTION = frozenset({"submitted", "pre_check"})
+# How long a decision waits for that record before the instructor is told to retry.
+IN_INSTRUCTION_WAIT_SECONDS = 5.0
 
 # Links to a dossier's documents live 5 minutes: long enough to open them while
 # instructing, short enough that a copied link soon stops working.
@@ -198,10 +221,12 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         sessionmaker: async_sessionmaker[AsyncSession],
         updater: JourneyUpdater,
         documents: documents_pb2_grpc.DocumentServiceStub,
+        journeys: JourneyLookup | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.updater = updater
         self.documents = documents
+        self.journeys = journeys
 
     async def EnqueueCase(
         self, request: instruction_pb2.EnqueueCaseRequest, context: grpc.aio.ServicerContext
@@ -541,16 +566,71 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
     async def _deliver(self, case: CaseRow) -> instruction_pb2.Decision:
         """Tell the journey, unless it already confirmed; then note that it knows."""
         if case.delivered_at is None:
+            await self._until_in_instruction(case)
             try:
                 await self.updater.update(case.workflow_id, UPDATE_NAME, decision_model(case))
-            except PermisError:
-                raise
+            except PermisError as error:
+                # A first delivery whose answer was lost, then a journey that went on to
+                # its end: it holds this decision, which is what delivering means.
+                if error.code is not ErrorCode.JOURNEY_NOT_WAITING or not await self._held(case):
+                    raise
             except Exception as error:
                 log.exception("delivery of %s failed", case.request_number)
                 raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
             async with self.sessionmaker.begin() as session:
                 await storage.mark_delivered(session, case.request_number, datetime.now(UTC))
         return decision_proto(case)
+
+    async def _until_in_instruction(self, case: CaseRow) -> None:
+        """Wait (a little) until the journey has recorded its case's enqueueing.
+
+        A case is in the queue as soon as EnqueueCase ran, before the journey records
+        that activity's result. A decision delivered in that gap reaches the journey in
+        the same workflow task as the result; the Temporal SDK runs them in one order live
+        and in the other on replay (the update first): a nondeterminism error that blocks
+        the journey at its next replay (worker restart). Once the journey is in
+        instruction, its run loop only waits, and the decision is safe to deliver. If it
+        takes longer (worker down), the decision stays recorded: the instructor's retry
+        delivers it.
+        """
+        if self.journeys is None:
+            return
+        deadline = time.monotonic() + IN_INSTRUCTION_WAIT_SECONDS
+        while True:
+            try:
+                stage = await self.journeys.stage(case.workflow_id)
+            except Exception as error:
+                log.warning("stage of %s unknown: %s", case.workflow_id, error)
+                raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
+            if stage not in NOT_YET_IN_INSTRUCTION:
+                return  # in instruction, or elsewhere: the journey's validator decides
+            if time.monotonic() > deadline:
+                raise PermisError(
+                    ErrorCode.SERVICE_UNAVAILABLE,
+                    details={"workflow_id": case.workflow_id, "journey_stage": stage or ""},
+                )
+            await asyncio.sleep(0.2)
+
+    async def _held(self, case: CaseRow) -> bool:
+        """Whether the journey ended holding this very decision."""
+        if self.journeys is None:
+            return False
+        try:
+            held = await self.journeys.ended_with(case.workflow_id)
+        except Exception as error:
+            log.warning("outcome of %s unknown: %s", case.workflow_id, error)
+            raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
+        return held is not None and same_decision(held, decision_model(case))
+
+
+def same_decision(first: Decision, second: Decision) -> bool:
+    """What the journey compares to recognise a repeated decision."""
+    return (first.outcome, first.instructor_id, first.neph, first.reason_code) == (
+        second.outcome,
+        second.instructor_id,
+        second.neph,
+        second.reason_code,
+    )
 
 
 # Who may call each method (services.common.auth enforces it; absent = nobody).
@@ -584,13 +664,46 @@ async def build(
     settings: Settings,
     updater: JourneyUpdater,
     documents: documents_pb2_grpc.DocumentServiceStub,
+    journeys: JourneyLookup | None = None,
 ) -> tuple[InstructionServicer, AsyncEngine]:
     """The servicer on its database (schema migrated to head), delivering decisions
-    through ``updater`` and asking ``documents`` for the dossiers' download links."""
+    through ``updater`` (once ``journeys`` says the journey is in instruction) and asking
+    ``documents`` for the dossiers' download links."""
     engine = make_engine(settings.database_url_for("instruction"))
     try:
         await migrations.upgrade(engine, "instruction")
     except BaseException:
         await engine.dispose()
         raise
-    return InstructionServicer(make_sessionmaker(engine), updater, documents), engine
+    servicer = InstructionServicer(make_sessionmaker(engine), updater, documents, journeys)
+    return servicer, engine
+
+
+class TemporalJourneyLookup:
+    """``JourneyLookup`` from the Temporal server's own state (describe, the result): what
+    completed workflow tasks recorded, not what a query would compute."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        try:
+            return await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return None  # the update will say so
+            raise
+
+    async def stage(self, workflow_id: str) -> str | None:
+        description = await self._describe(workflow_id)
+        return None if description is None else description.typed_search_attributes.get(STAGE)
+
+    async def ended_with(self, workflow_id: str) -> Decision | None:
+        description = await self._describe(workflow_id)
+        if description is None or description.status != WorkflowExecutionStatus.COMPLETED:
+            return None
+        handle = self.client.get_workflow_handle(
+            workflow_id, run_id=description.run_id, result_type=RequestView
+        )
+        view: RequestView = await handle.result()
+        return view.decision

@@ -11,11 +11,12 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import insert
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
@@ -34,8 +35,10 @@ from services.common.journey_updates import TemporalJourneyUpdater
 from services.common.settings import Settings
 from services.documents import server as documents_server
 from services.instruction import rules, storage
+from services.instruction import server as instruction_server
 from services.instruction.server import (
     InstructionServicer,
+    TemporalJourneyLookup,
     build,
     definition,
 )
@@ -599,6 +602,94 @@ async def test_decision_survives_temporal_outage_and_retry_delivers(service: Run
 
     assert decision == recorded.decision  # same NEPH, same time: nothing allocated twice
     assert (await handle.result()).neph == decision.neph
+    assert (await get_case(service, number)).delivered_at
+
+
+@dataclass
+class FakeJourneys:
+    """A ``JourneyLookup`` the test sets: committed stages, and decisions held by ended
+    journeys."""
+
+    stages: dict[str, str] = field(default_factory=dict)
+    ended: dict[str, Decision] = field(default_factory=dict)
+
+    async def stage(self, workflow_id: str) -> str | None:
+        return self.stages.get(workflow_id)
+
+    async def ended_with(self, workflow_id: str) -> Decision | None:
+        return self.ended.get(workflow_id)
+
+
+async def test_a_decision_waits_until_the_journey_is_in_instruction(
+    service: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivered once the journey's committed stage is past the enqueueing: sooner, the
+    update would share a workflow task with the enqueue's result, which the SDK replays
+    in another order. A gap too long: the decision stays recorded, the retry delivers."""
+    dossier, handle = await service.journey("69")
+    number = dossier.request_number
+    journeys = FakeJourneys(stages={handle.id: "pre_check"})
+    monkeypatch.setattr(service.servicer, "journeys", journeys)
+    monkeypatch.setattr(instruction_server, "IN_INSTRUCTION_WAIT_SECONDS", 0.5)
+    with pytest.raises(grpc.aio.AioRpcError) as early:
+        await service.stub.AcceptCase(accept(number))
+    assert error_code(early.value) is ErrorCode.SERVICE_UNAVAILABLE
+    recorded = await get_case(service, number)
+    assert (recorded.state, recorded.delivered_at) == ("accepted", "")
+
+    journeys.stages[handle.id] = "in_instruction"
+    decision = await service.stub.AcceptCase(accept(number))
+    assert decision == recorded.decision
+    assert (await handle.result()).neph == decision.neph
+
+    # The real lookup reads the server's state: no stage recorded on this test journey,
+    # and an unknown journey is left for the update to refuse.
+    lookup = TemporalJourneyLookup(service.temporal)
+    assert await lookup.stage(handle.id) is None
+    assert await lookup.stage("no-such-journey") is None
+    assert await lookup.ended_with("no-such-journey") is None
+
+
+class AnswerLost:
+    """Delivers, then loses the answer (Temporal too slow to confirm in time)."""
+
+    def __init__(self, inner: TemporalJourneyUpdater) -> None:
+        self.inner = inner
+
+    async def update(self, workflow_id: str, update: str, arg: BaseModel) -> None:
+        await self.inner.update(workflow_id, update, arg)
+        raise PermisError(ErrorCode.SERVICE_UNAVAILABLE)
+
+    async def signal(self, workflow_id: str, signal: str, arg: BaseModel) -> None:
+        await self.inner.signal(workflow_id, signal, arg)
+
+
+async def test_a_retry_after_the_journey_ended_with_the_decision_is_delivered(
+    service: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first delivery got through but its answer was lost, and the journey went on to
+    its end: the instructor's retry finds it holding this decision, which is delivered."""
+    dossier, handle = await service.journey("69")
+    number = dossier.request_number
+    journeys = FakeJourneys()
+    monkeypatch.setattr(service.servicer, "journeys", journeys)
+    working = service.servicer.updater
+    assert isinstance(working, TemporalJourneyUpdater)
+    monkeypatch.setattr(service.servicer, "updater", AnswerLost(working))
+    with pytest.raises(grpc.aio.AioRpcError) as lost:
+        await service.stub.AcceptCase(accept(number))
+    assert error_code(lost.value) is ErrorCode.SERVICE_UNAVAILABLE
+    held = await handle.result()  # the journey had it, and ended
+
+    monkeypatch.setattr(service.servicer, "updater", working)
+    journeys.ended[handle.id] = held.model_copy(update={"neph": "000000000000"})
+    with pytest.raises(grpc.aio.AioRpcError) as other:  # ended with another decision
+        await service.stub.AcceptCase(accept(number))
+    assert error_code(other.value) is ErrorCode.JOURNEY_NOT_WAITING
+
+    journeys.ended[handle.id] = held
+    decision = await service.stub.AcceptCase(accept(number))
+    assert decision.neph == held.neph
     assert (await get_case(service, number)).delivered_at
 
 
