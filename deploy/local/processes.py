@@ -6,6 +6,7 @@ same binaries the same way. Every port is explicit, so parallel runs never colli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -95,6 +96,15 @@ class ChildProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
+
+    def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL the child's process group, as a crash or the OOM killer would: no
+        drain, no clean-up (the chaos tests' ``kill -9``); then reap it."""
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout)
 
     def tail(self, lines: int = 30) -> str:
         try:

@@ -21,13 +21,14 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -51,6 +52,12 @@ DEFAULT_STOP_GRACE = 15.0
 # Our processes that serve Prometheus metrics, each on its own port (PERMIS_METRICS_PORT).
 METRICS_PROCESSES: tuple[str, ...] = (*SERVICE_NAMES, "worker", "gateway")
 DEFAULT_METRICS_PORTS: dict[str, int] = {n: 9101 + i for i, n in enumerate(METRICS_PROCESSES)}
+# The module each of our children runs (``python -m``); a service runs services.<name>.
+CHILD_MODULES: dict[str, str] = {
+    "codec_server": "services.codec_server",
+    "worker": "workflows.worker",
+    "gateway": "services.gateway",
+}
 
 
 class StackError(RuntimeError):
@@ -263,21 +270,8 @@ class LocalStack:
         for name in ("temporal", "codec_server", "s3", "mail", *SERVICE_NAMES, "worker", "gateway"):
             (self.log_dir / f"{name}.log").unlink(missing_ok=True)  # each run's logs are its own
         settings = self.settings
-        await self._start_blocking(
-            "Temporal",
-            lambda: processes.start_temporal(
-                self.data_dir / "temporal",
-                self.log_dir,
-                port_of(settings.temporal_address),
-                port_of(settings.temporal_ui_url),
-                codec_endpoint=self.codec_server_url,
-            ),
-        )
-        self.temporal_client = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=data_converter(settings),
-        )
+        await self._start_blocking("Temporal", self._start_temporal)
+        self.temporal_client = await self._connect_temporal()
         await self._start_blocking(
             "S3",
             lambda: processes.start_s3(
@@ -293,39 +287,71 @@ class LocalStack:
             lambda: processes.start_mail_sink(self.mail_dir, self.log_dir, settings.smtp_port),
         )
         # The Temporal UI reads payloads through it (operator's bearer token).
-        codec = self._spawn("codec_server", "-m", "services.codec_server")
+        codec = self._spawn("codec_server", "-m", CHILD_MODULES["codec_server"])
         self._layers.append([codec])
-        await self._wait_ready(
-            [(codec, _bind(http_ok, f"{self.codec_server_url}/healthz"), "/healthz")]
+        await self._wait_ready([self._readiness(codec, time.time())])
+
+    def _start_temporal(self) -> ChildProcess:
+        """The dev server on its SQLite file (blocking): a restart finds every journey."""
+        return processes.start_temporal(
+            self.data_dir / "temporal",
+            self.log_dir,
+            port_of(self.settings.temporal_address),
+            port_of(self.settings.temporal_ui_url),
+            codec_endpoint=self.codec_server_url,
+        )
+
+    async def _connect_temporal(self) -> Client:
+        return await Client.connect(
+            self.settings.temporal_address,
+            namespace=self.settings.temporal_namespace,
+            data_converter=data_converter(self.settings),
         )
 
     async def start_services(self) -> None:
+        await self._migrate()
         children = [self._spawn(name, "-m", f"services.{name}") for name in SERVICE_NAMES]
         self._layers.append(children)
-        await self._wait_ready(
-            [
-                (child, _bind(grpc_serving, self.settings.address_of(name)), "santé gRPC SERVING")
-                for child, name in zip(children, SERVICE_NAMES, strict=True)
-            ]
+        await self._wait_ready([self._readiness(child, time.time()) for child in children])
+
+    async def _migrate(self) -> None:
+        """Every schema to head in one short-lived process, before the services start (a
+        deployment's migration job): each service then finds its schema at head and
+        never loads Alembic, ~10 MiB less in each for as long as it runs."""
+        (self.log_dir / "migrations.log").unlink(missing_ok=True)
+        migrate = ("-m", "services.common.migrations", "all", "upgrade")
+        child = processes.spawn(
+            "migrations", [sys.executable, *migrate], self.log_dir, env=self.child_env()
         )
+        try:
+            code = await asyncio.to_thread(child.process.wait, self.timeout)
+        except BaseException as error:  # too long, or interrupted: leave nothing behind
+            child.stop()
+            if isinstance(error, subprocess.TimeoutExpired):
+                raise StackError(f"migrations trop longues ; fin de {child.log_path}") from error
+            raise
+        if code != 0:
+            raise StackError(
+                f"les migrations ont échoué (code {code}) ; fin de {child.log_path} :\n"
+                + child.tail()
+            )
 
     async def start_worker(self) -> None:
         started_at = time.time()
-        child = self._spawn("worker", "-m", "workflows.worker")
+        child = self._spawn("worker", "-m", CHILD_MODULES["worker"])
         self._layers.append([child])
-        await self._wait_ready(
-            [(child, lambda: self.task_queue_polled(since=started_at), "un poller sur la file")]
-        )
+        await self._wait_ready([self._readiness(child, started_at)])
 
     async def start_gateway(self) -> None:
-        child = self._spawn("gateway", "-m", "services.gateway")
+        child = self._spawn("gateway", "-m", CHILD_MODULES["gateway"])
         self._layers.append([child])
-        await self._wait_ready([(child, _bind(http_ok, f"{self.gateway_url}/healthz"), "/healthz")])
+        await self._wait_ready([self._readiness(child, time.time())])
 
-    async def task_queue_polled(self, since: float = 0.0) -> bool:
-        """True when a worker polled the journeys' workflow task queue after ``since``.
+    async def task_queue_polled(self, since: float = 0.0, pid: int | None = None) -> bool:
+        """True when a worker polled the journeys' workflow task queue after ``since``
+        (and, given ``pid``, that worker process: its identity is ``<pid>@<host>``).
 
-        Pollers stay listed for a while after a worker dies, hence the time filter.
+        Pollers stay listed for a while after a worker dies, hence the filters.
         """
         assert self.temporal_client is not None, "Temporal is not started"
         response = await self.temporal_client.workflow_service.describe_task_queue(
@@ -339,7 +365,11 @@ class LocalStack:
             )
         )
         # Timestamps have second precision on some servers: allow for the rounding.
-        return any(p.last_access_time.ToSeconds() >= since - 1 for p in response.pollers)
+        return any(
+            p.last_access_time.ToSeconds() >= since - 1
+            and (pid is None or p.identity.startswith(f"{pid}@"))
+            for p in response.pollers
+        )
 
     def _spawn(self, name: str, *args: str) -> ChildProcess:
         env = self.child_env()
@@ -393,6 +423,82 @@ class LocalStack:
                     )
                 )
             await asyncio.sleep(0.2)
+
+    # Faults, one child at a time by name (the chaos tests): a kill, a graceful stop, and
+    # a restart on the same ports and environment that waits with the start's checks.
+    def child(self, name: str) -> ChildProcess:
+        """The child called ``name`` (after a restart, the new one)."""
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(f"no child named {name}")
+
+    async def kill(self, name: str) -> int:
+        """``kill -9`` the child ``name`` (no drain, no clean-up); returns its pid."""
+        child = self.child(name)
+        await asyncio.to_thread(child.kill)
+        return child.process.pid
+
+    async def stop_child(self, name: str) -> int:
+        """Stop the child ``name`` as ``stop()`` would (SIGTERM, drain); returns its pid."""
+        child = self.child(name)
+        await asyncio.to_thread(child.stop, STOP_GRACE.get(name, DEFAULT_STOP_GRACE))
+        return child.process.pid
+
+    async def restart(self, name: str) -> ChildProcess:
+        """Start ``name`` again (stopped gracefully first if it still runs) and wait until
+        it is ready; the new child takes the old one's place, so ``stop()`` stops it.
+
+        Temporal comes back on the same port and SQLite file, and ``temporal_client`` is
+        connected again; the worker is ready once it polls the task queue again.
+        """
+        if name != "temporal" and name not in (*CHILD_MODULES, *SERVICE_NAMES):
+            raise ValueError(f"{name} cannot be restarted alone")
+        old = self.child(name)
+        if old.alive():
+            await self.stop_child(name)
+        if name == "temporal":
+            self.temporal_client = None
+            try:
+                new = await asyncio.to_thread(self._start_temporal)
+            except (RuntimeError, TimeoutError) as error:
+                raise StackError(f"Temporal n'a pas redémarré : {error}") from error
+            self._replace(old, new)
+            self.temporal_client = await self._connect_temporal()
+            return new
+        started_at = time.time()
+        new = self._spawn(name, "-m", CHILD_MODULES.get(name, f"services.{name}"))
+        self._replace(old, new)
+        await self._wait_ready([self._readiness(new, started_at)])
+        return new
+
+    def _replace(self, old: ChildProcess, new: ChildProcess) -> None:
+        for layer in self._layers:
+            if old in layer:
+                layer[layer.index(old)] = new
+                return
+        self._layers.append([new])
+
+    def _readiness(
+        self, child: ChildProcess, started_at: float
+    ) -> tuple[ChildProcess, Callable[[], Awaitable[bool]], str]:
+        """The start's readiness check of one of our processes."""
+        name = child.name
+        if name == "worker":
+            pid = child.process.pid  # the worker's own: setpriv execs it
+            return (
+                child,
+                lambda: self.task_queue_polled(since=started_at, pid=pid),
+                "un poller sur la file",
+            )
+        if name == "gateway":
+            return (child, _bind(http_ok, f"{self.gateway_url}/healthz"), "/healthz")
+        if name == "codec_server":
+            return (child, _bind(http_ok, f"{self.codec_server_url}/healthz"), "/healthz")
+        if name in SERVICE_NAMES:
+            address = self.settings.address_of(cast(ServiceName, name))
+            return (child, _bind(grpc_serving, address), "santé gRPC SERVING")
+        raise ValueError(f"{name} cannot be restarted alone")
 
     # Stopping.
     async def stop(self) -> None:

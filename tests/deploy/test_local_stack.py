@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import os
+import signal
 import smtplib
 import socket
 import subprocess
@@ -217,6 +218,26 @@ async def test_worker_readiness_needs_a_recent_poller(
     # Gone, but still listed for a while: only a time filter tells a fresh worker apart.
     assert await stack.task_queue_polled(since=0)
     assert not await stack.task_queue_polled(since=time.time() + 5)
+    # Or its identity (``<pid>@<host>``): a restarted worker is another process.
+    assert await stack.task_queue_polled(since=0, pid=os.getpid())
+    assert not await stack.task_queue_polled(since=0, pid=os.getpid() + 1)
+
+
+async def test_faults_act_on_one_child_by_name(tmp_path: Path) -> None:
+    stack = LocalStack(tmp_path, StackPorts.free())
+    child = stack._spawn("sleepy", "-c", "import time; time.sleep(60)")
+    stack._layers.append([child])
+    try:
+        assert stack.child("sleepy") is child
+        assert await stack.kill("sleepy") == child.process.pid
+        assert child.process.returncode == -signal.SIGKILL  # no drain: a crash
+        with pytest.raises(KeyError):
+            stack.child("nobody")
+        with pytest.raises(ValueError, match="cannot be restarted"):
+            await stack.restart("sleepy")  # not one of ours: nothing to start it with
+    finally:
+        await stack.stop()
+    assert not stack.children
 
 
 async def test_infrastructure_starts_wired_and_stops_without_orphans(tmp_path: Path) -> None:
