@@ -325,6 +325,16 @@ class Decision(Strict):
     reason_text: str = ""
     neph: str = ""
 
+    def same_as(self, other: Decision) -> bool:
+        """The same decision delivered again (the time it was sent aside): what the journey
+        and the instruction service compare to recognise a repeat."""
+        return (self.outcome, self.instructor_id, self.neph, self.reason_code) == (
+            other.outcome,
+            other.instructor_id,
+            other.neph,
+            other.reason_code,
+        )
+
 
 class Finding(Strict):
     code: str

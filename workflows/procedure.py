@@ -648,7 +648,7 @@ class JourneyProcedure:
             )
         recorded = self._view.decision
         if recorded is not None:
-            if same_decision(recorded, decision):
+            if recorded.same_as(decision):
                 return  # a retried notification: accepted, changes nothing
             raise refusal(ErrorCode.CASE_ALREADY_DECIDED)
         # The case may be decided as soon as it is in the DDT queue, even before the
@@ -747,15 +747,6 @@ class JourneyProcedure:
     @workflow.query
     def view(self) -> RequestView:
         return self._view
-
-
-def same_decision(first: Decision, second: Decision) -> bool:
-    return (first.outcome, first.instructor_id, first.neph, first.reason_code) == (
-        second.outcome,
-        second.instructor_id,
-        second.neph,
-        second.reason_code,
-    )
 
 
 def same_cancellation(first: CancelRequest, second: CancelRequest) -> bool:

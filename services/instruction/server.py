@@ -620,17 +620,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         except Exception as error:
             log.warning("outcome of %s unknown: %s", case.workflow_id, error)
             raise PermisError(ErrorCode.SERVICE_UNAVAILABLE) from error
-        return held is not None and same_decision(held, decision_model(case))
-
-
-def same_decision(first: Decision, second: Decision) -> bool:
-    """What the journey compares to recognise a repeated decision."""
-    return (first.outcome, first.instructor_id, first.neph, first.reason_code) == (
-        second.outcome,
-        second.instructor_id,
-        second.neph,
-        second.reason_code,
-    )
+        return held is not None and held.same_as(decision_model(case))
 
 
 # Who may call each method (services.common.auth enforces it; absent = nobody).
