@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         app.state.sessions = SessionCache(
             verify_with(app.state.clients), settings.session_cache_seconds
         )
+        # What start-up built lives as long as the process: out of the collector's sight,
+        # the full collections that a busy gateway runs now and then stay short.
+        gc.collect()
+        gc.freeze()
         yield
         await app.state.clients.close()
 
