@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import os
 import re
-import sys
 import tempfile
 import time
 import traceback
@@ -47,6 +46,7 @@ from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
 from deploy.local import demo
 from deploy.local.stack import LocalStack, StackPorts
 from deploy.partners.simulator import play_partners
+from services.common.process_exit import leave
 from services.common.settings import Settings
 from workflows import ids
 from workflows.models import StartInscription, department_of
@@ -562,9 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException:
         traceback.print_exc()
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    leave(code)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -26,6 +24,7 @@ from services.common.observability import (
     temporal_runtime,
 )
 from services.common.payload_codec import data_converter
+from services.common.process_exit import leave
 from services.common.settings import Settings
 from workflows.activities import JourneyActivities
 from workflows.delivery import TitleDeliveryWorkflow
@@ -129,10 +128,7 @@ def main() -> None:
     except Exception:
         log.exception("worker failed")
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The Temporal core can abort at interpreter shutdown (sdk-python#300): leave directly.
-    os._exit(code)
+    leave(code)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -39,6 +38,7 @@ from deploy.healthcheck import grpc_serving, http_ok
 from deploy.local import processes
 from deploy.local.processes import ChildProcess
 from services.common.payload_codec import data_converter
+from services.common.process_exit import leave
 from services.common.settings import SERVICE_NAMES, ServiceName, Settings
 
 HOST = "127.0.0.1"
@@ -649,11 +649,7 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException:
         traceback.print_exc()
         code = 1
-    # A process that used a Temporal client can abort at interpreter shutdown
-    # (PRACTICES.md, sdk-python#300): flush and leave without finalizing.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    leave(code)
 
 
 if __name__ == "__main__":

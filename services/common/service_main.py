@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
@@ -28,6 +26,7 @@ from services.common.auth import service_principal
 from services.common.clients import ServiceClients
 from services.common.grpc_server import ServiceDefinition, serve
 from services.common.observability import setup_process
+from services.common.process_exit import leave
 from services.common.settings import ServiceName, Settings
 
 if TYPE_CHECKING:  # imported on first use: the SDK and its protos weigh ~25 MiB of RSS
@@ -115,7 +114,4 @@ def run_service(name: ServiceName, build_definition: BuildDefinition) -> NoRetur
         log.exception("%s service stopped on an error", name)
         code = 1
     finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        leave(code)
