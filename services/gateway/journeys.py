@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
@@ -112,6 +113,9 @@ KINDS: dict[Journey, JourneyKind] = {
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+T = TypeVar("T")
+
+
 def _keyword(fields: Mapping[str, Payload], key: SearchAttributeKey[str]) -> str | None:
     """A Keyword search attribute as the server holds it (JSON, never encrypted)."""
     payload = fields.get(key.name)
@@ -199,63 +203,64 @@ class Journeys:
         return await self._query(handle.id)
 
     async def view(self, request_number: str) -> RequestView:
-        if not ids.is_request_number(request_number):
-            raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
-        known = self._journey_of.get(request_number)
-        for journey in [known] if known else list(KINDS):
-            try:
-                view = await self._query(KINDS[journey].workflow_id(request_number))
-            except PermisError as error:
-                if error.code is ErrorCode.REQUEST_NOT_FOUND:
-                    continue
-                raise
-            self._remember(request_number, journey)
-            return view
-        raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+        _, view = await self._find(request_number, self._query)
+        return view
 
     async def status(self, request_number: str, account_id: str) -> RequestStatus:
         """Where the request stands, for its owner, without running workflow code.
 
         A status read is the call candidates repeat most. The stage and the owner are
-        search attributes the workflow keeps up to date (``workflows.ids``), which the
-        Temporal server returns from its own state (describe): no query for the worker
-        to answer, no payload to decrypt. A journey that has not yet run its first task
-        has no attributes yet: the query answers for it."""
+        search attributes the journey is started with and keeps up to date
+        (``workflows.ids``), which the Temporal server returns from its own state
+        (describe): no query for the worker to answer, no payload to decrypt. A journey
+        started without them (before they were set at start) is asked by query."""
+        journey, info = await self._find(request_number, self._describe)
+        attributes = info.search_attributes.indexed_fields
+        stage, owner = _keyword(attributes, ids.STAGE), _keyword(attributes, ids.ACCOUNT_ID)
+        if stage is None or owner is None:
+            view = await self._query(KINDS[journey].workflow_id(request_number))
+            stage, owner = view.stage, view.account_id
+        if owner != account_id:
+            raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+        return RequestStatus(
+            request_number=request_number,
+            journey=journey,
+            stage=Stage(stage),
+            stage_label=STAGE_LABELS[Stage(stage)],
+            ended=info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
+        )
+
+    async def _find(
+        self, request_number: str, read: Callable[[str], Awaitable[T]]
+    ) -> tuple[Journey, T]:
+        """``read`` the journey's workflow, whichever journey the number belongs to (the
+        number does not say; learnt once, then remembered)."""
         if not ids.is_request_number(request_number):
             raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
         known = self._journey_of.get(request_number)
         for journey in [known] if known else list(KINDS):
-            workflow_id = KINDS[journey].workflow_id(request_number)
             try:
-                # The raw call: the SDK's describe() decodes every attribute and field.
-                info = (
-                    await self._client.workflow_service.describe_workflow_execution(
-                        DescribeWorkflowExecutionRequest(
-                            namespace=self._client.namespace,
-                            execution=WorkflowExecution(workflow_id=workflow_id),
-                        )
-                    )
-                ).workflow_execution_info
-            except RPCError as error:
-                if error.status == RPCStatusCode.NOT_FOUND:
+                found = await read(KINDS[journey].workflow_id(request_number))
+            except PermisError as error:
+                if error.code is ErrorCode.REQUEST_NOT_FOUND:
                     continue
-                raise _refusal(error) from error
+                raise
             self._remember(request_number, journey)
-            attributes = info.search_attributes.indexed_fields
-            stage, owner = _keyword(attributes, ids.STAGE), _keyword(attributes, ids.ACCOUNT_ID)
-            if stage is None or owner is None:
-                view = await self._query(workflow_id)
-                stage, owner = view.stage, view.account_id
-            if owner != account_id:
-                raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
-            return RequestStatus(
-                request_number=request_number,
-                journey=journey,
-                stage=Stage(stage),
-                stage_label=STAGE_LABELS[Stage(stage)],
-                ended=info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
-            )
+            return journey, found
         raise PermisError(ErrorCode.REQUEST_NOT_FOUND)
+
+    async def _describe(self, workflow_id: str) -> WorkflowExecutionInfo:
+        # The raw call: the SDK's describe() decodes every attribute and field.
+        try:
+            response = await self._client.workflow_service.describe_workflow_execution(
+                DescribeWorkflowExecutionRequest(
+                    namespace=self._client.namespace,
+                    execution=WorkflowExecution(workflow_id=workflow_id),
+                )
+            )
+        except RPCError as error:
+            raise _refusal(error) from error
+        return response.workflow_execution_info
 
     async def update(
         self, view: RequestView, name: str, arg: BaseModel | None = None
