@@ -56,7 +56,10 @@ RETRIED_HTTP = frozenset({502, 503, 504})
 # is due: retried all the same (every call here converges, as with an Idempotency-Key),
 # and listed apart so the test shows them. A lasting 500 still fails after PATIENCE.
 SERVER_ERROR = 500
-RETRIED_GRPC = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# CANCELLED: a service stopping (its grace period over) cancels the calls in flight.
+RETRIED_GRPC = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 # One call may wait this long for the system to come back (a Temporal restart, a worker
 # killed twice in a row): far beyond any fault the test injects.
 PATIENCE = 150.0
