@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from services.common.errors import PermisError
 from services.common.service_main import Built, ServiceContext, run_service
@@ -21,7 +22,9 @@ async def build_definition(context: ServiceContext) -> Built:
     while True:
         try:
             servicer, engine = await build(context.settings)
-            return [definition(servicer)], [engine.dispose]
+            grace = context.settings.grpc_shutdown_grace_seconds
+            # Stores that outlived their call end before the database is closed.
+            return [definition(servicer)], [partial(servicer.finish_stores, grace), engine.dispose]
         except PermisError as error:
             if time.monotonic() > deadline:
                 raise

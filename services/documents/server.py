@@ -137,6 +137,17 @@ class DocumentServicer(documents_pb2_grpc.DocumentServiceServicer):
         task.add_done_callback(self._storing.discard)
         await asyncio.shield(task)
 
+    async def finish_stores(self, within: float) -> None:
+        """On stop, after the last call: let stores that outlived their call end (their
+        rows), for up to ``within`` seconds, before the database goes away."""
+        pending = set(self._storing)
+        if not pending:
+            return
+        log.info("stopping: %d document store(s) still writing", len(pending))
+        _, unfinished = await asyncio.wait(pending, timeout=within)
+        if unfinished:
+            log.warning("stopping with %d document store(s) unfinished", len(unfinished))
+
     async def _write(self, row: DocumentRow, content: bytes) -> None:
         await self.objects.put(row.object_key, content, row.content_type, row.sha256)
         try:

@@ -266,7 +266,9 @@ async def test_a_store_outlives_a_caller_that_gave_up(service: Running) -> None:
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    await asyncio.gather(*service.servicer._storing)
+    assert service.servicer._storing  # still writing, its caller gone
+    await service.servicer.finish_stores(within=30)  # what the service does on stop
+    assert not service.servicer._storing
 
     stored = await service.stub.GetDocument(documents_pb2.GetDocumentRequest(document_id=row.id))
     assert stored.sha256 == hashlib.sha256(content).hexdigest()
