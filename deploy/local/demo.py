@@ -65,13 +65,15 @@ def expect(response: httpx.Response, status: int) -> dict[str, Any]:
 async def wait_for_stage(
     http: httpx.AsyncClient, request_number: str, stages: set[str], within: float = 120
 ) -> dict[str, Any]:
+    """Polls the cheap status read (the journey's committed stage, no query to the worker)
+    until it reaches one of ``stages``; then returns the whole view, read once."""
     deadline = time.monotonic() + within
     while True:
-        view = expect(await http.get(f"/v1/requests/{request_number}"), 200)
-        if view["stage"] in stages:
-            return view
+        status = expect(await http.get(f"/v1/requests/{request_number}/status"), 200)
+        if status["stage"] in stages:
+            return expect(await http.get(f"/v1/requests/{request_number}"), 200)
         if time.monotonic() > deadline:
-            raise DemoFailed(f"la demande est restée à l'étape {view['stage']}")
+            raise DemoFailed(f"la demande est restée à l'étape {status['stage']}")
         await asyncio.sleep(0.3)
 
 
