@@ -68,12 +68,16 @@ async def wait_for_stage(
     """Polls the cheap status read (the journey's committed stage, no query to the worker)
     until it reaches one of ``stages``; then returns the whole view, read once."""
     deadline = time.monotonic() + within
+    stage = "?"
     while True:
-        status = expect(await http.get(f"/v1/requests/{request_number}/status"), 200)
-        if status["stage"] in stages:
-            return expect(await http.get(f"/v1/requests/{request_number}"), 200)
+        response = await http.get(f"/v1/requests/{request_number}/status")
+        # A 503 says "try again" (Temporal too busy to answer in time): the next poll does.
+        if response.status_code != 503:
+            stage = expect(response, 200)["stage"]
+            if stage in stages:
+                return expect(await http.get(f"/v1/requests/{request_number}"), 200)
         if time.monotonic() > deadline:
-            raise DemoFailed(f"la demande est restée à l'étape {status['stage']}")
+            raise DemoFailed(f"la demande est restée à l'étape {stage}")
         await asyncio.sleep(0.3)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,8 @@ from workflows.models import (
     StartTitle,
 )
 
+log = logging.getLogger("services.gateway.journeys")
+
 
 class RequestStatus(BaseModel):
     """Où en est la demande : l'étape, en clair, et si la démarche est terminée."""
@@ -65,6 +68,8 @@ def _refusal(error: BaseException) -> PermisError:
             # Unknown id, or a journey that has already ended (no more updates).
             return PermisError(ErrorCode.REQUEST_NOT_FOUND)
         if _server_unreachable(error):
+            # The candidate is told to try again; the operator needs the cause.
+            log.warning("Temporal did not answer: %s %s", error.status.name, error.message)
             return PermisError(ErrorCode.SERVICE_UNAVAILABLE)
     raise error
 
