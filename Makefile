@@ -1,6 +1,9 @@
 # Everything a fresh clone needs goes through `install`: `make test` works on its own.
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+# Test processes (pytest-xdist), one per core here; each file's tests stay in one of them
+# (--dist loadfile) so module-scoped stacks start once. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: install protos run demo test lint migrate bench
@@ -28,7 +31,7 @@ bench: install
 
 test: install
 	$(PYTHON) -m deploy.local.check_postgres
-	$(VENV)/bin/pytest tests/
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests/
 
 # Every service's database to its latest migration (services also do it at start-up):
 # PERMIS_DATABASE_URL, or the SQLite files in data/. One service: see docs/OPERATIONS.md.

@@ -27,6 +27,18 @@ from services.common.payload_codec import data_converter
 POSTGRES_ADMIN_URL = os.environ.get(
     "PERMIS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+# Parallel workers (pytest-xdist: gw0, gw1…) each pick ports in a slice of their own.
+# xdist also sets COLUMNS=80 and LINES=24 in them, which the console's rich output would
+# take as a fixed width at import (the console tests ask for a wide one, as a serial run
+# gets): the workers drop them.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+    _index = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    _low, _high = processes.port_range()
+    _width = (_high - _low) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ["PERMIS_PORT_RANGE"] = f"{_low + _index * _width}-{_low + (_index + 1) * _width}"
+
 S3_ACCESS_KEY = "permis-test"
 S3_SECRET_KEY = "permis-test-secret"
 

@@ -39,10 +39,25 @@ _PORT_RANGE = (20000, 32000)
 _handed_out: set[int] = set()
 
 
+def port_range() -> tuple[int, int]:
+    """Where ``free_port`` picks: ``PERMIS_PORT_RANGE`` ("lo-hi", inside the default) lets
+    processes that run side by side, such as parallel test workers, each take a slice, so
+    two of them never hand out the same port."""
+    value = os.environ.get("PERMIS_PORT_RANGE", "")
+    if not value:
+        return _PORT_RANGE
+    low, _, high = value.partition("-")
+    chosen = (int(low), int(high))
+    if not _PORT_RANGE[0] <= chosen[0] < chosen[1] <= _PORT_RANGE[1]:
+        raise ValueError(f"PERMIS_PORT_RANGE={value} is not inside {_PORT_RANGE}")
+    return chosen
+
+
 def free_port() -> int:
     """A port nobody listens on, never handed out twice by this process."""
+    low, high = port_range()
     for _ in range(1000):
-        port = random.randrange(*_PORT_RANGE)
+        port = random.randrange(low, high)
         if port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -83,6 +83,15 @@ def test_children_rebuild_the_same_settings_from_their_environment(
     )
 
 
+def test_free_ports_stay_in_the_slice_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERMIS_PORT_RANGE", "21000-21100")
+    ports = {processes.free_port() for _ in range(5)}
+    assert all(21000 <= port < 21100 for port in ports) and len(ports) == 5
+    monkeypatch.setenv("PERMIS_PORT_RANGE", "1000-2000")  # not below the ephemeral range
+    with pytest.raises(ValueError, match="PERMIS_PORT_RANGE"):
+        processes.free_port()
+
+
 def test_free_ports_reach_every_address(tmp_path: Path) -> None:
     ports = StackPorts.free()
     stack = LocalStack(tmp_path, ports)
