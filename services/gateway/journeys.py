@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,10 +145,19 @@ class Journeys:
         an HMAC (session secret) of account, journey and key, so a retry lands on the
         same workflow id without any gateway database, and no one can aim at another
         account's numbers."""
-        message = "\x00".join((account_id, journey.value, key)).encode()
-        digest = hmac.new(self._settings.session_secret.encode(), message, hashlib.sha256).digest()
+        digest = self._keyed_digest(account_id, journey.value, key)
         suffix = "".join(_NUMBER_ALPHABET[b % 32] for b in digest[:8])
         return f"{now:%y%m}{suffix}"
+
+    def keyed_document_id(self, account_id: str, request_number: str, key: str) -> str:
+        """The document id an upload's Idempotency-Key stands for: a retry stores nothing
+        new and is recognised on the request."""
+        digest = self._keyed_digest(account_id, request_number, key)
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def _keyed_digest(self, *parts: str) -> bytes:
+        message = "\x00".join(parts).encode()
+        return hmac.new(self._settings.session_secret.encode(), message, hashlib.sha256).digest()
 
     async def start_once(
         self, journey: Journey, account_id: str, account_email: str, key: str

@@ -7,9 +7,6 @@ else's request is answered 404, so numbers cannot be probed).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -210,14 +207,6 @@ async def set_photo_code(
     return await journeys.update(view, "set_photo_code", body)
 
 
-def keyed_document_id(secret: str, account_id: str, request_number: str, key: str) -> str:
-    """The document id an upload's Idempotency-Key stands for (an HMAC, as for request
-    numbers): a retry stores nothing new and is recognised on the request."""
-    message = "\x00".join((account_id, request_number, key)).encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
-
-
 @router.post(
     "/{request_number}/documents",
     status_code=status.HTTP_201_CREATED,
@@ -246,8 +235,8 @@ async def upload_document(
     view = await own_request(journeys, request_number, account.account_id)
     document_id = ""
     if idempotency_key is not None:
-        document_id = keyed_document_id(
-            settings.session_secret, account.account_id, request_number, idempotency_key
+        document_id = journeys.keyed_document_id(
+            account.account_id, request_number, idempotency_key
         )
         if any(d.document_id == document_id for d in view.documents):
             response.status_code = status.HTTP_200_OK
