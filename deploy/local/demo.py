@@ -37,6 +37,9 @@ DEMO_BOOTH = "CABINE-DEMO-0001"
 DEMO_INSTRUCTOR = "instructeur.demo@ddt-69"
 DEMO_EXAMINER = "inspecteur.demo@ddt-69"
 DEMO_PASSWORD = "Permis-de-conduire-2026"
+# The demo candidate: born 12 April 2006, living in Lyon (department 69).
+BIRTH_DATE = "2006-04-12"
+POSTAL_CODE = "69002"
 NEPH = re.compile(r"^\d{12}$")
 
 
@@ -228,7 +231,7 @@ async def new_candidate(
                 "email": email,
                 "given_names": "Camille",
                 "family_name": "Martin",
-                "birth_date": "2006-04-12",
+                "birth_date": BIRTH_DATE,
             },
         ),
         202,
@@ -251,6 +254,38 @@ async def new_candidate(
 FIRST_REGISTRATION_B = {"motif": "first_registration", "category": "B"}
 
 
+def steps_after_motif(
+    email: str, photo_code: str, *, family_name: str = "Martin", given_names: str = "Camille"
+) -> list[tuple[str, dict[str, Any]]]:
+    """A category-B candidate's civil status, address (Lyon, department 69) and photo
+    code: the (path, body) of each step after the motif."""
+    return [
+        (
+            "civil-status",
+            {
+                "family_name": family_name,
+                "given_names": given_names,
+                "birth_date": BIRTH_DATE,
+                "birth_place": "Lyon",
+                "birth_country": "FR",
+                "sex": "F",
+                "nationality": "FR",
+            },
+        ),
+        (
+            "address",
+            {
+                "street": "12 rue de la République",
+                "postal_code": POSTAL_CODE,
+                "city": "Lyon",
+                "email": email,
+                "mobile_phone": "06 12 34 56 78",
+            },
+        ),
+        ("photo-code", {"photo_code": photo_code}),
+    ]
+
+
 async def submitted_request(
     candidate: Candidate,
     settings: Settings,
@@ -266,32 +301,7 @@ async def submitted_request(
     view = expect(await http.post("/v1/requests", json={"journey": journey}), 201)
     number = view["request_number"]
     say(f"demande ({journey}) n° {number} commencée")
-    steps: list[tuple[str, dict[str, Any]]] = [
-        ("motif", motif),
-        (
-            "civil-status",
-            {
-                "family_name": "Martin",
-                "given_names": "Camille",
-                "birth_date": "2006-04-12",
-                "birth_place": "Lyon",
-                "birth_country": "FR",
-                "sex": "F",
-                "nationality": "FR",
-            },
-        ),
-        (
-            "address",
-            {
-                "street": "12 rue de la République",
-                "postal_code": "69002",
-                "city": "Lyon",
-                "email": candidate.email,
-                "mobile_phone": "06 12 34 56 78",
-            },
-        ),
-        ("photo-code", {"photo_code": photo_code}),
-    ]
+    steps = [("motif", motif), *steps_after_motif(candidate.email, photo_code)]
     for path, body in steps:
         view = expect(await http.put(f"/v1/requests/{number}/{path}", json=body), 200)
     say("motif, état civil, adresse et code photo saisis")
@@ -386,7 +396,7 @@ async def title_journey(
             f"(suivi {view.get('tracking_number')})"
         )
         tracking = expect(
-            await http.get(f"/v1/tracking/{number}", params={"birth_date": "2006-04-12"}), 200
+            await http.get(f"/v1/tracking/{number}", params={"birth_date": BIRTH_DATE}), 200
         )
         say(f"suivi public « Où en est mon permis » : {tracking['stage_label']}")
         return str(number)

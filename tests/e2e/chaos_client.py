@@ -66,9 +66,7 @@ PATIENCE = 150.0
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 GRPC_TIMEOUT = 15.0
 PASSWORD = demo.DEMO_PASSWORD
-BIRTH_DATE = "2006-04-12"
-POSTAL_CODE = "69002"
-DEPARTMENT = department_of(POSTAL_CODE)
+DEPARTMENT = department_of(demo.POSTAL_CODE)
 # Waiting for an activation email before asking for a new link: the identity service
 # sends it after answering, so a stop at that moment loses it (the candidate asks again).
 ACTIVATION_MAIL_WAIT = 15.0
@@ -238,7 +236,7 @@ class Candidate:
             "email": email,
             "given_names": given_names,
             "family_name": "Chaos",
-            "birth_date": BIRTH_DATE,
+            "birth_date": demo.BIRTH_DATE,
         }
         while True:
             seen = len(self.mails.to(email, "Activez votre compte"))
@@ -332,31 +330,7 @@ class Candidate:
         view = await self.json(
             "PUT", f"/v1/requests/{number}/motif", json=motif, converge=same_motif
         )
-        steps: list[tuple[str, dict[str, Any]]] = [
-            (
-                "civil-status",
-                {
-                    "family_name": "Chaos",
-                    "given_names": tag,
-                    "birth_date": BIRTH_DATE,
-                    "birth_place": "Lyon",
-                    "birth_country": "FR",
-                    "sex": "F",
-                    "nationality": "FR",
-                },
-            ),
-            (
-                "address",
-                {
-                    "street": "12 rue de la République",
-                    "postal_code": POSTAL_CODE,
-                    "city": "Lyon",
-                    "email": self.email,
-                    "mobile_phone": "06 12 34 56 78",
-                },
-            ),
-            ("photo-code", {"photo_code": photo_code}),
-        ]
+        steps = demo.steps_after_motif(self.email, photo_code, family_name="Chaos", given_names=tag)
         for path, body in steps:
             view = await self.json("PUT", f"/v1/requests/{number}/{path}", json=body)
 

@@ -20,7 +20,13 @@ from minio import Minio
 from schemathesis.checks import not_a_server_error
 
 from deploy.local import samples
-from deploy.local.demo import Candidate, issue_photo_code, new_candidate
+from deploy.local.demo import (
+    FIRST_REGISTRATION_B,
+    Candidate,
+    issue_photo_code,
+    new_candidate,
+    steps_after_motif,
+)
 from deploy.local.stack import LocalStack, StackPorts
 from permis.documents.v1 import documents_pb2, documents_pb2_grpc
 from services.common import auth
@@ -126,32 +132,8 @@ async def test_hostile_uploads_through_the_gateway(stack: LocalStack, candidate:
     number = (await http.post("/v1/requests", json={"journey": "inscription"})).json()[
         "request_number"
     ]
-    steps: list[tuple[str, dict[str, Any]]] = [
-        ("motif", {"motif": "first_registration", "category": "B"}),
-        (
-            "civil-status",
-            {
-                "family_name": "Martin",
-                "given_names": "Camille",
-                "birth_date": "2006-04-12",
-                "birth_place": "Lyon",
-                "birth_country": "FR",
-                "sex": "F",
-                "nationality": "FR",
-            },
-        ),
-        (
-            "address",
-            {
-                "street": "12 rue de la République",
-                "postal_code": "69002",
-                "city": "Lyon",
-                "email": candidate.email,
-                "mobile_phone": "06 12 34 56 78",
-            },
-        ),
-        ("photo-code", {"photo_code": await issue_photo_code(stack.settings)}),
-    ]
+    code = await issue_photo_code(stack.settings)
+    steps = [("motif", FIRST_REGISTRATION_B), *steps_after_motif(candidate.email, code)]
     for path, body in steps:
         step = await http.put(f"/v1/requests/{number}/{path}", json=body)
         assert step.status_code == 200, step.text
