@@ -586,9 +586,11 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
 
         A case is in the queue as soon as EnqueueCase ran, before the journey records
         that activity's result. A decision delivered in that gap reaches the journey in
-        the same workflow task as the result; the Temporal SDK runs them in one order live
-        and in the other on replay (the update first): a nondeterminism error that blocks
-        the journey at its next replay (worker restart). Once the journey is in
+        the same workflow task as the result. Such a shared task replayed in another
+        order than it ran when it also held a patch marker (a nondeterminism error, seen
+        in the chaos test before inscriptions took their markers at start); without one
+        it replays (tests/workflows/test_update_meets_activity.py), but only the
+        restarted-worker case is tested, so the gap stays closed. Once the journey is in
         instruction, its run loop only waits, and the decision is safe to deliver. If it
         takes longer (worker down), the decision stays recorded: the instructor's retry
         delivers it.
