@@ -20,6 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+from temporalio.api.workflowservice.v1.request_response_pb2 import GetSystemInfoRequest
+from temporalio.api.workflowservice.v1.service_pb2_grpc import WorkflowServiceStub
+
 from workflows.ids import SEARCH_ATTRIBUTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -217,8 +221,16 @@ def start_temporal(
         env={"GOGC": os.environ.get("GOGC", TEMPORAL_GOGC)},
         ports={"grpc": port, "ui": ui_port},
     )
-    wait_until(lambda: port_open(port) and port_open(ui_port), child, 90, "frontend and UI ports")
+    wait_until(lambda: port_open(ui_port) and frontend_answers(port), child, 90, "frontend and UI")
     return child
+
+
+def frontend_answers(port: int) -> bool:
+    """The frontend answers GetSystemInfo, the call every client makes first: an open port
+    is not enough ("Frontend is not healthy yet" for a moment after it opens)."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        WorkflowServiceStub(channel).GetSystemInfo(GetSystemInfoRequest(), timeout=2)
+    return True
 
 
 def s3_identity_config(path: Path, access_key: str, secret_key: str) -> Path:
