@@ -78,6 +78,6 @@ def stack_memory(pids: dict[str, int], observer_pid: int) -> StackMemory:
     found = {name: process_memory(pid) for name, pid in pids.items()}
     observer = process_memory(observer_pid)
     return StackMemory(
-        {name: memory for name, memory in found.items() if memory is not None},
+        {name: figures for name, figures in found.items() if figures is not None},
         observer.file_pss if observer else 0,
     )
