@@ -16,7 +16,6 @@ import asyncio
 import random
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -34,7 +33,7 @@ from bench.journeys import (
 )
 from deploy.local import processes
 from services.common.payload_codec import data_converter
-from services.common.process_exit import leave
+from services.common.process_exit import run_then_leave
 from services.common.settings import Settings
 from workflows import ids
 
@@ -64,7 +63,7 @@ async def describe_at_rate(client: Client, workflow_ids: list[str], seconds: flo
     return latencies
 
 
-async def run(data_dir: Path, add: int, seconds: float) -> None:
+async def run(data_dir: Path, add: int, seconds: float) -> int:
     port, ui_port = processes.free_port(), processes.free_port()
     with tempfile.TemporaryDirectory(prefix="permis-describe-") as logs:
         server = processes.start_temporal(data_dir, Path(logs), port, ui_port)
@@ -80,7 +79,8 @@ async def run(data_dir: Path, add: int, seconds: float) -> None:
                 )
                 stored.write_text("\n".join(numbers))
             if not numbers:
-                raise SystemExit("nothing stored yet: pass --add K")
+                print("nothing stored yet: pass --add K", file=sys.stderr)
+                return 2
             workflow_ids = [ids.inscription_workflow_id(n) for n in numbers]
             random.Random(1).shuffle(workflow_ids)
             await describe_at_rate(client, workflow_ids[:50], 0.25)  # connections, warm-up
@@ -92,6 +92,7 @@ async def run(data_dir: Path, add: int, seconds: float) -> None:
                 f"{ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}, "
                 f"server CPU per call {ms(per_call)}"
             )
+            return 0
         finally:
             server.process.terminate()
             server.process.wait()
@@ -103,16 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--add", type=int, default=0, metavar="K", help="drafts to store first")
     parser.add_argument("--seconds", type=float, default=10.0, metavar="S")
     args = parser.parse_args(argv)
-    code = 0
-    try:
-        asyncio.run(run(args.data_dir, args.add, args.seconds))
-    except SystemExit as stop:
-        print(stop, file=sys.stderr)
-        code = 2
-    except Exception:
-        traceback.print_exc()
-        code = 1
-    leave(code)
+    run_then_leave(run(args.data_dir, args.add, args.seconds))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import os
 import re
 import tempfile
 import time
-import traceback
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -47,7 +46,7 @@ from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
 from deploy.local import demo
 from deploy.local.stack import LocalStack, StackPorts
 from deploy.partners.simulator import play_partners
-from services.common.process_exit import leave
+from services.common.process_exit import run_then_leave
 from workflows import ids
 from workflows.models import StartInscription, department_of
 
@@ -605,13 +604,7 @@ def main(argv: list[str] | None = None) -> None:
         args.dossier_rate,
         tuple(int(n) for n in args.queue_cases.split(",") if n),
     )
-    code = 0
-    try:
-        asyncio.run(bench(args.journeys, args.concurrency, reads))
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    leave(code)
+    run_then_leave(bench(args.journeys, args.concurrency, reads))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from deploy.healthcheck import grpc_serving, http_ok
 from deploy.local import processes
 from deploy.local.processes import ChildProcess
 from services.common.payload_codec import data_converter
-from services.common.process_exit import leave
+from services.common.process_exit import run_then_leave
 from services.common.settings import SERVICE_NAMES, ServiceName, Settings
 
 HOST = "127.0.0.1"
@@ -644,12 +644,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
-    try:
-        code = asyncio.run(run_command(args.command, args.data_dir))
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    leave(code)
+    run_then_leave(run_command(args.command, args.data_dir))
 
 
 if __name__ == "__main__":
