@@ -36,7 +36,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import ids, messages
+    import workflows.ids as ids
+    import workflows.messages as messages
     from workflows.activities import JourneyActivities
     from workflows.models import (
         FINAL_DELIVERY_STAGES,

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     # sandbox (where a late import is slow and warned about).
     import email_validator  # noqa: F401
 
-    from workflows import messages
+    import workflows.messages as messages
     from workflows.activities import JourneyActivities
     from workflows.models import (
         Category,

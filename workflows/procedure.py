@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     # sandbox (where a late import is slow and warned about).
     import email_validator  # noqa: F401
 
+    import workflows.ids as ids
+    import workflows.messages as messages
     from services.common.errors import CATALOGUE, ErrorCode
     from services.common.requirements import (
         Applicant,
@@ -45,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         needs_legal_representative,
         required_documents,
     )
-    from workflows import ids, messages
     from workflows.activities import EMAIL_REJECTED, JourneyActivities
     from workflows.models import (
         DELIVERY_STAGES,

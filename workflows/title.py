@@ -28,8 +28,9 @@ with workflow.unsafe.imports_passed_through():
     # sandbox (where a late import is slow and warned about).
     import email_validator  # noqa: F401
 
+    import workflows.ids as ids
+    import workflows.messages as messages
     from services.common.errors import ErrorCode
-    from workflows import ids, messages
     from workflows.activities import JourneyActivities
     from workflows.delivery import TitleDeliveryWorkflow
     from workflows.models import (
