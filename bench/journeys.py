@@ -41,7 +41,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench import memory, queue
+from bench import engine, memory, queue
 from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
 from deploy.local import demo
 from deploy.local.stack import LocalStack, StackPorts
@@ -163,21 +163,6 @@ async def bounded(
     return list(await asyncio.gather(*(guarded(i) for i in range(count))))
 
 
-async def count_activities(client: Client, query: str) -> tuple[int, int]:
-    """(workflows, activities scheduled) over the workflows that match ``query``."""
-    workflows = activities = 0
-    async for execution in client.list_workflows(query):
-        workflows += 1
-        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        history = await handle.fetch_history()
-        activities += sum(
-            1
-            for event in history.events
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        )
-    return workflows, activities
-
-
 # ---- 2. the bare engine -----------------------------------------------------------------
 
 
@@ -202,6 +187,26 @@ async def bare_run(client: Client, count: int, activities: int, concurrency: int
     if errors:
         raise RuntimeError(f"{len(errors)} bare workflows failed: {errors[0]!r}")
     return elapsed
+
+
+def report_cpu_bounds(journeys: CpuUse, done: int, bare: CpuUse, bare_count: int) -> None:
+    """Where the ratio's gap lies, from CPU seconds: with both runs bound by the same
+    cores, the rate ratio tends to (CPU per bare workflow) / (CPU per journey); counting
+    only the Temporal server's CPU per journey gives the ceiling that no saving outside
+    the engine can pass."""
+    per_journey = journeys.total / done
+    temporal_per_journey = journeys.seconds.get("temporal", 0.0) / done
+    per_bare = bare.total / bare_count
+    out(
+        f"  CPU per unit          journey {per_journey:.2f} s (Temporal server "
+        f"{temporal_per_journey:.2f} s); bare workflow {per_bare:.2f} s (Temporal server "
+        f"{bare.seconds.get('temporal', 0.0) / bare_count:.2f} s)"
+    )
+    out(
+        f"  ratio bounds          {per_bare / per_journey:.3f} if both ran CPU-bound; "
+        f"{per_bare / max(temporal_per_journey, 1e-9):.3f} if only the Temporal server's "
+        "work for a journey cost CPU   (informational)"
+    )
 
 
 # ---- 3. stored requests, status reads, the DDT queue -------------------------------------
@@ -317,15 +322,31 @@ class CpuMeter:
     def snapshot(self) -> dict[str, float]:
         return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
-    def report(self, top: int = 6) -> str:
-        wall = time.perf_counter() - self.wall
+    def used(self) -> CpuUse:
+        """CPU seconds of each process since the meter started, and the wall time."""
         now = self.snapshot()
-        used = sorted(((now[n] - self.since[n], n) for n in now), reverse=True)
-        total = sum(seconds for seconds, _ in used)
+        seconds = {name: now[name] - self.since[name] for name in now}
+        return CpuUse(seconds, time.perf_counter() - self.wall)
+
+    def report(self, top: int = 6) -> str:
+        return self.used().report(top)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    seconds: dict[str, float]  # by process name
+    wall: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def report(self, top: int = 6) -> str:
+        used = sorted(((s, n) for n, s in self.seconds.items()), reverse=True)
         shown = ", ".join(f"{n} {seconds:.1f}" for seconds, n in used[:top])
         return (
-            f"  CPU seconds used      {total:.1f} in {wall:.1f} s of wall time "
-            f"({total / wall:.2f} cores busy): {shown}"
+            f"  CPU seconds used      {self.total:.1f} in {self.wall:.1f} s of wall time "
+            f"({self.total / self.wall:.2f} cores busy): {shown}"
         )
 
 
@@ -390,11 +411,11 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
     started = time.perf_counter()
     outcomes = await bounded(journeys, concurrency, lambda i: one_journey(stack, timer))
     journeys_seconds = time.perf_counter() - started
+    journeys_cpu = cpu.used()  # before the histories are read, which costs CPU too
     failures = [e for e in outcomes if e is not None]
     done = journeys - len(failures)
-    workflows, activities = await count_activities(
-        client, f"TaskQueue = '{settings.temporal_task_queue}'"
-    )
+    work = await engine.engine_work(client, f"TaskQueue = '{settings.temporal_task_queue}'")
+    activities = work.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     per_journey = activities / max(done, 1)
     journey_rate = done / journeys_seconds
     activity_rate = activities / journeys_seconds
@@ -405,13 +426,14 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
     out(f"  journeys/s            {journey_rate:8.3f}   (target: none, informational)")
     out(
         f"  activities/s          {activity_rate:8.2f}   ({activities} activities in "
-        f"{workflows} workflows, {per_journey:.1f} per journey)"
+        f"{work.workflows} workflows, {per_journey:.1f} per journey)"
     )
+    out(f"  engine work/journey   {work.describe(done)}")
     out(
         f"  gateway latency       p50 {ms(percentile(calls, 50))}, p99 "
         f"{ms(percentile(calls, 99))} over {len(calls)} calls   (target: none, informational)"
     )
-    out(cpu.report())
+    out(journeys_cpu.report())
     out("  by call (count, p50, p99), slowest p99 first:")
     rows = sorted(timer.by_call.items(), key=lambda item: -percentile(item[1], 99))
     for call, times in rows:
@@ -428,15 +450,19 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
     )
     cpu = CpuMeter(stack)
     bare_seconds = await bare_run(client, journeys, bare_activities, concurrency)
+    bare_cpu = cpu.used()
     bare_rate = journeys * bare_activities / bare_seconds
     ratio = activity_rate / bare_rate
     out(f"  bare workflows/s      {journeys / bare_seconds:8.2f}")
     out(f"  bare activities/s     {bare_rate:8.2f}")
-    out(cpu.report())
+    bare_work = await engine.engine_work(client, f"TaskQueue = '{BARE_TASK_QUEUE}'")
+    out(f"  engine work/workflow  {bare_work.describe(bare_work.workflows)}")
+    out(bare_cpu.report())
     out(
         f"  journey/bare ratio    {ratio:8.3f}   (target >= {TARGET_BARE_RATIO})   "
         f"{verdict(ratio >= TARGET_BARE_RATIO)}"
     )
+    report_cpu_bounds(journeys_cpu, max(done, 1), bare_cpu, journeys)
 
     # 3. Stored requests, status reads, DDT queue.
     out(f"\n[3] A reader account, {stored} stored draft requests, status reads…")
