@@ -7,6 +7,9 @@
 - ``delete_journey_history``: the journey's history, which holds the candidate's
   personal data, is deleted from Temporal; an execution already gone counts as done.
   Deleted, it no longer appears in visibility: that marks it purged.
+- ``anonymise_inactive_accounts``: one page of candidate accounts identity finds without
+  a login since the cutoff; each one with no journey running or ended since is
+  anonymised by identity (which checks the inactivity again, in its transaction).
 
 ``ensure_retention_schedule`` creates (or brings up to date) the daily Temporal Schedule
 that starts ``RetentionPurgeWorkflow``; the worker calls it at start-up.
@@ -38,9 +41,10 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from permis.documents.v1 import documents_pb2
+from permis.identity.v1 import identity_pb2
 from services.common.clients import ServiceClients
 from services.common.settings import Settings
-from workflows.ids import is_request_number
+from workflows.ids import ACCOUNT_ID, is_request_number
 
 # The journeys whose documents and personal data retention removes (workflow types).
 JOURNEY_TYPES: tuple[str, ...] = ("InscriptionWorkflow", "TitleWorkflow", "TitleDeliveryWorkflow")
@@ -60,12 +64,16 @@ class RetentionPurge(BaseModel):
     cutoff: datetime | None = None
     next_page_token: bytes | None = None
     purged_so_far: int = 0
+    # Set once the journeys are done and the accounts' pages begin (continue-as-new).
+    accounts_after: str | None = None
+    accounts_anonymised_so_far: int = 0
 
 
 class RetentionPurged(BaseModel):
     cutoff: datetime
     journeys_purged: int
     documents_deleted: int = 0
+    accounts_anonymised: int = 0
 
 
 class ListEndedJourneys(BaseModel):
@@ -105,10 +113,37 @@ class JourneyHistoryDeleted(BaseModel):
     deleted: bool  # False: it was already gone
 
 
+class AnonymiseInactiveAccounts(BaseModel):
+    inactive_since: datetime
+    page_size: int = PAGE_SIZE
+    after_account_id: str = ""  # keyset: the last account id of the previous page
+
+
+class InactiveAccountsAnonymised(BaseModel):
+    anonymised: int
+    kept: int  # a journey of theirs is running, or ended since the cutoff
+    last_account_id: str
+    done: bool  # the last page
+
+
+def visibility_stamp(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def recent_journeys_query(account_id: str, since: datetime) -> str:
+    """The visibility query of an account's journeys running, or ended since ``since``."""
+    if "'" in account_id or "\\" in account_id:  # ids are UUIDs; never quote one out
+        raise ValueError(f"not an account id: {account_id!r}")
+    return (
+        f"{ACCOUNT_ID.name} = '{account_id}' AND (ExecutionStatus = 'Running' "
+        f"OR CloseTime >= '{visibility_stamp(since)}')"
+    )
+
+
 def ended_before_query(cutoff: datetime, workflow_types: Sequence[str]) -> str:
     """The visibility query of journeys that ended (any way) before ``cutoff``."""
     types = ", ".join(f"'{name}'" for name in workflow_types)
-    stamp = cutoff.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    stamp = visibility_stamp(cutoff)
     return f"WorkflowType IN ({types}) AND ExecutionStatus != 'Running' AND CloseTime < '{stamp}'"
 
 
@@ -165,8 +200,47 @@ class RetentionActivities:
             raise
         return JourneyHistoryDeleted(deleted=True)
 
+    @activity.defn
+    async def anonymise_inactive_accounts(
+        self, request: AnonymiseInactiveAccounts
+    ) -> InactiveAccountsAnonymised:
+        since = request.inactive_since.isoformat()
+        page = await self._clients.identity.ListInactiveAccounts(
+            identity_pb2.ListInactiveAccountsRequest(
+                inactive_since=since,
+                page_size=request.page_size,
+                after_account_id=request.after_account_id,
+            ),
+            timeout=GRPC_DEADLINE_SECONDS,
+        )
+        anonymised = kept = 0
+        for account_id in page.account_ids:
+            recent = await self._client.count_workflows(
+                recent_journeys_query(account_id, request.inactive_since)
+            )
+            if recent.count:
+                kept += 1
+                continue
+            result = await self._clients.identity.AnonymiseAccount(
+                identity_pb2.AnonymiseAccountRequest(account_id=account_id, inactive_since=since),
+                timeout=GRPC_DEADLINE_SECONDS,
+            )
+            anonymised += result.anonymised
+        ids = list(page.account_ids)
+        return InactiveAccountsAnonymised(
+            anonymised=anonymised,
+            kept=kept,
+            last_account_id=ids[-1] if ids else request.after_account_id,
+            done=len(ids) < request.page_size,
+        )
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.list_ended_journeys, self.purge_request_documents, self.delete_journey_history]
+        return [
+            self.list_ended_journeys,
+            self.purge_request_documents,
+            self.delete_journey_history,
+            self.anonymise_inactive_accounts,
+        ]
 
 
 def retention_schedule(settings: Settings, *, hour: int = 3) -> Schedule:

@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -212,3 +213,45 @@ def lockout_delay(failures: int, *, threshold: int, base: int, cap: int) -> time
         return None
     doublings = min(failures - threshold, 30)  # 2**30 s is far past any cap
     return timedelta(seconds=min(base * 2**doublings, cap))
+
+
+# ---- retention ----------------------------------------------------------------------------
+
+ANONYMISED = "anonymised"
+MAX_INACTIVE_PAGE = 1000
+
+
+def parse_inactive_since(value: str, now: datetime, retention: timedelta) -> datetime:
+    """The instant of a retention call: an aware RFC 3339 instant at least ``retention``
+    old. The service holds the policy too, so no caller erases an account sooner."""
+    try:
+        since = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise invalid("inactive_since", "Date d'inactivité invalide (RFC 3339).") from None
+    if since.tzinfo is None:
+        raise invalid("inactive_since", "Date d'inactivité sans fuseau horaire.")
+    if since > now - retention:
+        raise invalid(
+            "inactive_since",
+            f"Un compte n'est anonymisé qu'après {retention.days} jours sans connexion.",
+        )
+    return since
+
+
+def anonymous_fields(account_id: str) -> dict[str, Any]:
+    """What an anonymised account keeps in place of its personal data. The email stays
+    unique (the column is) and undeliverable (RFC 2606 ``.invalid``)."""
+    return {
+        "email": f"anonyme-{account_id}@anonyme.invalid",
+        "given_names": "",
+        "family_name": "",
+        "birth_date": EARLIEST_BIRTH_DATE,
+        "password_hash": "",
+        "status": ANONYMISED,
+        "failed_logins": 0,
+        "locked_until": None,
+        "franceconnect_sub": None,
+        "birth_place": None,
+        "birth_country": None,
+        "gender": None,
+    }

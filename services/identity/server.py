@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.common import migrations
-from services.common.auth import GATEWAY, OPERATOR, OPERATOR_SERVICE, AccessTable, roles
+from services.common.auth import (
+    GATEWAY,
+    OPERATOR,
+    OPERATOR_SERVICE,
+    WORKER,
+    AccessTable,
+    roles,
+)
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -406,6 +413,34 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         assert fresh is not None
         return await self._open_session(fresh)
 
+    # ---- retention ----------------------------------------------------------------------
+
+    def _inactive_since(self, value: str) -> datetime:
+        retention = timedelta(days=self._settings.retention_days)
+        return rules.parse_inactive_since(value, self._clock(), retention)
+
+    async def ListInactiveAccounts(
+        self, request: identity_pb2.ListInactiveAccountsRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.InactiveAccounts:
+        since = self._inactive_since(request.inactive_since)
+        size = request.page_size or 100
+        if not 1 <= size <= rules.MAX_INACTIVE_PAGE:
+            raise rules.invalid(
+                "page_size", f"Taille de page entre 1 et {rules.MAX_INACTIVE_PAGE}."
+            )
+        ids = await self._store.inactive_accounts(since, size, request.after_account_id.strip())
+        return identity_pb2.InactiveAccounts(account_ids=ids)
+
+    async def AnonymiseAccount(
+        self, request: identity_pb2.AnonymiseAccountRequest, context: grpc.aio.ServicerContext
+    ) -> identity_pb2.AnonymiseAccountResult:
+        since = self._inactive_since(request.inactive_since)
+        account_id = request.account_id.strip()
+        anonymised = await self._store.anonymise(account_id, since)
+        if anonymised:
+            log.info("account %s anonymised: no login since %s", account_id, since.isoformat())
+        return identity_pb2.AnonymiseAccountResult(anonymised=anonymised)
+
 
 # Who may call each method (services.common.auth enforces it; absent = nobody).
 ACCESS: AccessTable = {
@@ -421,6 +456,9 @@ ACCESS: AccessTable = {
     "RequestPasswordReset": roles(GATEWAY),
     "ResetPassword": roles(GATEWAY),
     "SignInWithFranceConnect": roles(GATEWAY),
+    # Retention: the worker's daily purge only.
+    "ListInactiveAccounts": roles(WORKER),
+    "AnonymiseAccount": roles(WORKER),
 }
 
 

@@ -7,11 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    delete,
     select,
     update,
 )
@@ -21,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import UtcDateTime, is_unique_violation
 from services.common.errors import ErrorCode, PermisError
+from services.identity.rules import ANONYMISED, CANDIDATE_ROLE, anonymous_fields
 
 
 class Base(DeclarativeBase):
@@ -267,3 +270,49 @@ class AccountStore:
                 .where(SessionRow.account_id == account_id, SessionRow.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+
+    # ---- retention ----------------------------------------------------------------------
+
+    @staticmethod
+    def _inactive_since(since: datetime) -> list[ColumnElement[bool]]:
+        """A candidate account neither created nor logged into (a session opened) since
+        ``since``, and not anonymised yet."""
+        logged_in_since = (
+            select(SessionRow.session_id)
+            .where(SessionRow.account_id == AccountRow.account_id, SessionRow.created_at >= since)
+            .exists()
+        )
+        return [
+            AccountRow.role == CANDIDATE_ROLE,
+            AccountRow.status != ANONYMISED,
+            AccountRow.created_at < since,
+            ~logged_in_since,
+        ]
+
+    async def inactive_accounts(self, since: datetime, limit: int, after: str = "") -> list[str]:
+        """One page of inactive account ids, ascending, after ``after`` (keyset)."""
+        async with self._sessions() as session:
+            result = await session.execute(
+                select(AccountRow.account_id)
+                .where(*self._inactive_since(since), AccountRow.account_id > after)
+                .order_by(AccountRow.account_id)
+                .limit(limit)
+            )
+            return [str(account_id) for account_id in result.scalars()]
+
+    async def anonymise(self, account_id: str, since: datetime) -> bool:
+        """Erase the account's personal data, its sessions and links, in one transaction,
+        if it is still inactive since ``since`` (a login in between keeps it); False if
+        nothing was erased."""
+        async with self._sessions() as session, session.begin():
+            erased = await session.execute(
+                update(AccountRow)
+                .where(AccountRow.account_id == account_id, *self._inactive_since(since))
+                .values(**anonymous_fields(account_id))
+                .execution_options(synchronize_session=False)
+            )
+            if erased.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            await session.execute(delete(SessionRow).where(SessionRow.account_id == account_id))
+            await session.execute(delete(LinkRow).where(LinkRow.account_id == account_id))
+        return True

@@ -68,6 +68,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "RequestPasswordReset": {G},
         "ResetPassword": {G},
         "SignInWithFranceConnect": {G},
+        "ListInactiveAccounts": {W},
+        "AnonymiseAccount": {W},
     },
     "permis.photocode.v1.PhotoCodeService": {
         "IssueCode": {auth.APPROVED_BOOTH},

@@ -350,3 +350,110 @@ async def test_franceconnect_identity_links_or_creates(identity: Identity) -> No
     assert linked.account.account_id == password_account.account.account_id
     assert linked.account.given_names == "Jeanne Marie"
     await login(identity, other)  # the password still works
+
+
+# ---- retention: accounts without a login for retention_days are anonymised ----------------
+
+
+def since(identity: Identity, days: int = 730) -> str:
+    return (identity.clock.now - timedelta(days=days)).isoformat()
+
+
+async def inactive_ids(identity: Identity, page_size: int = 1000, after: str = "") -> list[str]:
+    page = await identity.stub.ListInactiveAccounts(
+        identity_pb2.ListInactiveAccountsRequest(
+            inactive_since=since(identity), page_size=page_size, after_account_id=after
+        )
+    )
+    return list(page.account_ids)
+
+
+async def test_an_account_without_login_for_the_retention_period_is_anonymised_once(
+    identity: Identity,
+) -> None:
+    quiet_email, active_email = fresh_email(), fresh_email()
+    quiet = await activated(identity, quiet_email)  # logged in at T0, never again
+    active = await activated(identity, active_email)
+    identity.clock.now = T0 + timedelta(days=800)
+    await login(identity, active_email)  # 800 days later: still in use
+
+    listed = await inactive_ids(identity)
+    assert quiet.account.account_id in listed
+    assert active.account.account_id not in listed
+
+    request = identity_pb2.AnonymiseAccountRequest(
+        account_id=quiet.account.account_id, inactive_since=since(identity)
+    )
+    assert (await identity.stub.AnonymiseAccount(request)).anonymised is True
+    assert (await identity.stub.AnonymiseAccount(request)).anonymised is False  # done once
+    assert quiet.account.account_id not in await inactive_ids(identity)
+
+    erased = await identity.stub.GetAccount(
+        identity_pb2.GetAccountRequest(account_id=quiet.account.account_id)
+    )
+    assert erased.status == "anonymised"
+    assert erased.identifier == quiet.account.identifier  # journeys still name it
+    assert erased.email.endswith(".invalid") and quiet_email not in erased.email
+    assert (erased.given_names, erased.family_name) == ("", "")
+    assert erased.birth_date == rules.EARLIEST_BIRTH_DATE.isoformat()
+    # No way back in: the password and the sessions are gone.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await login(identity, quiet.account.identifier)
+    assert refusal(caught).code is ErrorCode.INVALID_CREDENTIALS
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await identity.stub.VerifySession(identity_pb2.VerifySessionRequest(token=quiet.token))
+    assert refusal(caught).code is ErrorCode.NOT_AUTHENTICATED
+    # The address is free again: signing up with it starts a new account.
+    await register(identity, quiet_email)
+    await activation_token(identity, quiet_email, seen=1)
+
+    # An account used since the cutoff is left alone, even when asked by id.
+    kept = identity_pb2.AnonymiseAccountRequest(
+        account_id=active.account.account_id, inactive_since=since(identity)
+    )
+    assert (await identity.stub.AnonymiseAccount(kept)).anonymised is False
+    assert (await login(identity, active_email)).account.family_name == "Martin"
+
+
+async def test_inactive_accounts_come_in_pages_by_account_id(identity: Identity) -> None:
+    ids = sorted([(await activated(identity, fresh_email())).account.account_id for _ in range(3)])
+    identity.clock.now = T0 + timedelta(days=731)
+    everyone = await inactive_ids(identity)
+    assert set(ids) <= set(everyone) and everyone == sorted(everyone)
+    first = await inactive_ids(identity, page_size=2)
+    rest = await inactive_ids(identity, page_size=1000, after=first[-1])
+    assert first + rest == everyone
+
+
+@pytest.mark.parametrize(
+    "inactive_since",
+    [
+        "hier",
+        "2023-06-01T00:00:00",  # no time zone
+        (T0 - timedelta(days=10)).isoformat(),  # sooner than the 730 days of retention
+    ],
+)
+async def test_retention_calls_name_an_instant_at_least_the_retention_period_old(
+    identity: Identity, inactive_since: str
+) -> None:
+    calls = (
+        identity.stub.ListInactiveAccounts(
+            identity_pb2.ListInactiveAccountsRequest(inactive_since=inactive_since)
+        ),
+        identity.stub.AnonymiseAccount(
+            identity_pb2.AnonymiseAccountRequest(account_id="x", inactive_since=inactive_since)
+        ),
+    )
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refusal(caught).details == {"field": "inactive_since"}
+
+
+async def test_inactive_account_pages_are_bounded(identity: Identity) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await identity.stub.ListInactiveAccounts(
+            identity_pb2.ListInactiveAccountsRequest(inactive_since=since(identity), page_size=5000)
+        )
+    assert refusal(caught).details == {"field": "page_size"}

@@ -1,6 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -136,3 +137,33 @@ class FranceConnectIdentity(_message.Message):
     birthcountry: str
     gender: str
     def __init__(self, sub: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., birthdate: _Optional[str] = ..., birthplace: _Optional[str] = ..., birthcountry: _Optional[str] = ..., gender: _Optional[str] = ...) -> None: ...
+
+class ListInactiveAccountsRequest(_message.Message):
+    __slots__ = ("inactive_since", "page_size", "after_account_id")
+    INACTIVE_SINCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    inactive_since: str
+    page_size: int
+    after_account_id: str
+    def __init__(self, inactive_since: _Optional[str] = ..., page_size: _Optional[int] = ..., after_account_id: _Optional[str] = ...) -> None: ...
+
+class InactiveAccounts(_message.Message):
+    __slots__ = ("account_ids",)
+    ACCOUNT_IDS_FIELD_NUMBER: _ClassVar[int]
+    account_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, account_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AnonymiseAccountRequest(_message.Message):
+    __slots__ = ("account_id", "inactive_since")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    INACTIVE_SINCE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    inactive_since: str
+    def __init__(self, account_id: _Optional[str] = ..., inactive_since: _Optional[str] = ...) -> None: ...
+
+class AnonymiseAccountResult(_message.Message):
+    __slots__ = ("anonymised",)
+    ANONYMISED_FIELD_NUMBER: _ClassVar[int]
+    anonymised: bool
+    def __init__(self, anonymised: _Optional[bool] = ...) -> None: ...

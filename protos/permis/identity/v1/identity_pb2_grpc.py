@@ -89,6 +89,16 @@ class IdentityServiceStub:
                 request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.FranceConnectIdentity.SerializeToString,
                 response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.Session.FromString,
                 _registered_method=True)
+        self.ListInactiveAccounts = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/ListInactiveAccounts',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.ListInactiveAccountsRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.InactiveAccounts.FromString,
+                _registered_method=True)
+        self.AnonymiseAccount = channel.unary_unary(
+                '/permis.identity.v1.IdentityService/AnonymiseAccount',
+                request_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.AnonymiseAccountRequest.SerializeToString,
+                response_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.AnonymiseAccountResult.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -170,6 +180,23 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInactiveAccounts(self, request, context):
+        """Retention (the worker's daily purge). One page of candidate accounts, by account id,
+        neither created nor logged into since `inactive_since` and not anonymised yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnonymiseAccount(self, request, context):
+        """Retention. Erases the account's personal data (email, names, birth date and place,
+        password, FranceConnect link) and its sessions and links, if it is still inactive
+        since `inactive_since`; the account id and identifier stay (journeys name them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -227,6 +254,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.SignInWithFranceConnect,
                     request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.FranceConnectIdentity.FromString,
                     response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.Session.SerializeToString,
+            ),
+            'ListInactiveAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInactiveAccounts,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.ListInactiveAccountsRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.InactiveAccounts.SerializeToString,
+            ),
+            'AnonymiseAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnonymiseAccount,
+                    request_deserializer=permis_dot_identity_dot_v1_dot_identity__pb2.AnonymiseAccountRequest.FromString,
+                    response_serializer=permis_dot_identity_dot_v1_dot_identity__pb2.AnonymiseAccountResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -526,6 +563,60 @@ class IdentityService:
             '/permis.identity.v1.IdentityService/SignInWithFranceConnect',
             permis_dot_identity_dot_v1_dot_identity__pb2.FranceConnectIdentity.SerializeToString,
             permis_dot_identity_dot_v1_dot_identity__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInactiveAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/ListInactiveAccounts',
+            permis_dot_identity_dot_v1_dot_identity__pb2.ListInactiveAccountsRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.InactiveAccounts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnonymiseAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/permis.identity.v1.IdentityService/AnonymiseAccount',
+            permis_dot_identity_dot_v1_dot_identity__pb2.AnonymiseAccountRequest.SerializeToString,
+            permis_dot_identity_dot_v1_dot_identity__pb2.AnonymiseAccountResult.FromString,
             options,
             channel_credentials,
             insecure,
