@@ -26,6 +26,7 @@ from services.common.observability import (
 from services.common.payload_codec import data_converter
 from services.common.process_exit import leave
 from services.common.settings import Settings
+from services.common.startup_heap import freeze_startup_heap
 from workflows.activities import JourneyActivities
 from workflows.delivery import TitleDeliveryWorkflow
 from workflows.inscription import InscriptionWorkflow
@@ -109,6 +110,7 @@ async def serve(settings: Settings) -> None:
     client = await connect(settings)
     clients = ServiceClients(settings, Principal("worker", WORKER))
     worker = build_worker(client, settings, clients)
+    freeze_startup_heap()  # later full collections skip start-up objects
     await ensure_retention_schedule(client, settings)  # idempotent: created or updated
     log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
     try:

@@ -28,6 +28,7 @@ from services.common.grpc_server import ServiceDefinition, serve
 from services.common.observability import setup_process
 from services.common.process_exit import leave
 from services.common.settings import ServiceName, Settings
+from services.common.startup_heap import freeze_startup_heap
 
 if TYPE_CHECKING:  # imported on first use: the SDK and its protos weigh ~25 MiB of RSS
     from temporalio.client import Client
@@ -84,6 +85,7 @@ async def serve_service(name: ServiceName, build_definition: BuildDefinition) ->
     context = ServiceContext(settings, name)
     try:
         definitions, closers = await build_definition(context)
+        freeze_startup_heap()  # built: later full collections skip start-up objects
 
         async def stop() -> None:
             for close in closers:
