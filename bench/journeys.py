@@ -49,6 +49,7 @@ from deploy.partners.simulator import play_partners
 from services.common.process_exit import run_then_leave
 from workflows import ids
 from workflows.models import StartInscription, department_of
+from workflows.retention_activities import JOURNEY_TYPES
 
 MIB = 1024**2
 GIB = 1024**3
@@ -414,7 +415,11 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
     journeys_cpu = cpu.used()  # before the histories are read, which costs CPU too
     failures = [e for e in outcomes if e is not None]
     done = journeys - len(failures)
-    work = await engine.engine_work(client, f"TaskQueue = '{settings.temporal_task_queue}'")
+    # The journeys' workflows only: the daily retention purge runs on the same queue.
+    types = ", ".join(f"'{name}'" for name in JOURNEY_TYPES)
+    work = await engine.engine_work(
+        client, f"TaskQueue = '{settings.temporal_task_queue}' AND WorkflowType IN ({types})"
+    )
     activities = work.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     per_journey = activities / max(done, 1)
     journey_rate = done / journeys_seconds
