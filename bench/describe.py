@@ -94,8 +94,7 @@ async def run(data_dir: Path, add: int, seconds: float) -> int:
             )
             return 0
         finally:
-            server.process.terminate()
-            server.process.wait()
+            server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
