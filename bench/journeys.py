@@ -49,7 +49,7 @@ from deploy.partners.simulator import play_partners
 from services.common.process_exit import run_then_leave
 from workflows import ids
 from workflows.models import StartInscription, department_of
-from workflows.retention_activities import JOURNEY_TYPES
+from workflows.retention_activities import JOURNEY_TYPES, workflow_type_in
 
 MIB = 1024**2
 GIB = 1024**3
@@ -416,9 +416,9 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
     failures = [e for e in outcomes if e is not None]
     done = journeys - len(failures)
     # The journeys' workflows only: the daily retention purge runs on the same queue.
-    types = ", ".join(f"'{name}'" for name in JOURNEY_TYPES)
     work = await engine.engine_work(
-        client, f"TaskQueue = '{settings.temporal_task_queue}' AND WorkflowType IN ({types})"
+        client,
+        f"TaskQueue = '{settings.temporal_task_queue}' AND {workflow_type_in(JOURNEY_TYPES)}",
     )
     activities = work.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     per_journey = activities / max(done, 1)

@@ -140,11 +140,17 @@ def recent_journeys_query(account_id: str, since: datetime) -> str:
     )
 
 
+def workflow_type_in(workflow_types: Sequence[str]) -> str:
+    """The visibility clause ``WorkflowType IN (...)`` for these types."""
+    names = ", ".join(f"'{name}'" for name in workflow_types)
+    return f"WorkflowType IN ({names})"
+
+
 def ended_before_query(cutoff: datetime, workflow_types: Sequence[str]) -> str:
     """The visibility query of journeys that ended (any way) before ``cutoff``."""
-    types = ", ".join(f"'{name}'" for name in workflow_types)
     stamp = visibility_stamp(cutoff)
-    return f"WorkflowType IN ({types}) AND ExecutionStatus != 'Running' AND CloseTime < '{stamp}'"
+    clause = workflow_type_in(workflow_types)
+    return f"{clause} AND ExecutionStatus != 'Running' AND CloseTime < '{stamp}'"
 
 
 class RetentionActivities:
