@@ -218,6 +218,7 @@ def lockout_delay(failures: int, *, threshold: int, base: int, cap: int) -> time
 # ---- retention ----------------------------------------------------------------------------
 
 ANONYMISED = "anonymised"
+DEFAULT_INACTIVE_PAGE = 100
 MAX_INACTIVE_PAGE = 1000
 
 

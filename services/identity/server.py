@@ -423,7 +423,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.ListInactiveAccountsRequest, context: grpc.aio.ServicerContext
     ) -> identity_pb2.InactiveAccounts:
         since = self._inactive_since(request.inactive_since)
-        size = request.page_size or 100
+        size = request.page_size or rules.DEFAULT_INACTIVE_PAGE
         if not 1 <= size <= rules.MAX_INACTIVE_PAGE:
             raise rules.invalid(
                 "page_size", f"Taille de page entre 1 et {rules.MAX_INACTIVE_PAGE}."

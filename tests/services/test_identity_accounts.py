@@ -355,8 +355,9 @@ async def test_franceconnect_identity_links_or_creates(identity: Identity) -> No
 # ---- retention: accounts without a login for retention_days are anonymised ----------------
 
 
-def since(identity: Identity, days: int = 730) -> str:
-    return (identity.clock.now - timedelta(days=days)).isoformat()
+def since(identity: Identity) -> str:
+    """The instant the retention purge would pass: 730 days before identity's now."""
+    return (identity.clock.now - timedelta(days=730)).isoformat()
 
 
 async def inactive_ids(identity: Identity, page_size: int = 1000, after: str = "") -> list[str]:
