@@ -15,7 +15,6 @@ An existing file is kept unless ``--force``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from deploy.local import processes
 from services.common.payload_codec import data_converter
+from services.common.process_exit import run_then_leave
 from workflows.ids import new_request_number
 from workflows.retention import RetentionPurgeWorkflow
 from workflows.retention_activities import (
@@ -41,6 +42,7 @@ from workflows.retention_activities import (
     PurgeRequestDocuments,
     RequestDocumentsPurged,
     RetentionPurge,
+    RetentionPurged,
 )
 
 HISTORIES = Path(__file__).parent / "histories" / "retention"
@@ -104,23 +106,28 @@ class StandInRetention:
         return [self.list_ended, self.purge, self.delete, self.anonymise]
 
 
-async def run_purge(env: WorkflowEnvironment, stand_in: StandInRetention) -> str:
-    """Runs one purge (730 days) with the stand-ins; returns its workflow id."""
+async def run_purge(
+    env: WorkflowEnvironment, stand_in: StandInRetention
+) -> WorkflowHandle[Any, RetentionPurged]:
+    """Runs one purge (730 days) with the stand-ins to its end; its handle."""
     queue = f"retention-{uuid.uuid4()}"
-    workflow_id = f"retention-{uuid.uuid4()}"
     async with Worker(
         env.client, task_queue=queue, workflows=[RetentionPurgeWorkflow], activities=stand_in.all()
     ):
-        await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             RetentionPurgeWorkflow.run,
             RetentionPurge(retention_days=730, page_size=2),
-            id=workflow_id,
+            id=f"retention-{uuid.uuid4()}",
             task_queue=queue,
         )
-    return workflow_id
+        await handle.result()
+    return handle
 
 
 async def record(names: list[str]) -> None:
+    if not names:
+        print("nothing to record (existing histories are kept; --force to re-record)")
+        return
     HISTORIES.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(),
@@ -128,8 +135,8 @@ async def record(names: list[str]) -> None:
     )
     try:
         for name in names:
-            workflow_id = await run_purge(env, StandInRetention())
-            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+            handle = await run_purge(env, StandInRetention())
+            history = await handle.fetch_history()
             path = HISTORIES / f"{name}.json"
             path.write_text(history.to_json())
             print(f"wrote {path}")
@@ -152,7 +159,7 @@ def main() -> None:
     names = args.names or list(CURRENT)
     if not args.force:
         names = [name for name in names if not (HISTORIES / f"{name}.json").exists()]
-    asyncio.run(record(names))
+    run_then_leave(record(names))  # leaves with os._exit: the Temporal core (sdk-python#300)
 
 
 if __name__ == "__main__":

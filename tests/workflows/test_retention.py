@@ -79,9 +79,7 @@ async def test_purge_walks_every_page_then_anonymises_inactive_accounts(
 ) -> None:
     stand_in = StandInRetention()
     before = await time_skipping_env.get_current_time()
-    workflow_id = await run_purge(time_skipping_env, stand_in)
-    handle = time_skipping_env.client.get_workflow_handle(workflow_id, result_type=RetentionPurged)
-    result = await handle.result()
+    result = await (await run_purge(time_skipping_env, stand_in)).result()
 
     assert result.journeys_purged == 3
     assert result.documents_deleted == 6
