@@ -21,6 +21,7 @@ from services.common.auth import (
     AuthInterceptor,
     Principal,
     TokenSource,
+    acting_person,
     current_principal,
     mint_token,
     require_department,
@@ -151,6 +152,23 @@ def test_an_instructor_acts_only_on_their_department() -> None:
         require_department("75")
     finally:
         auth._current.reset(token)
+
+
+def test_a_person_acts_only_in_their_own_name() -> None:
+    token = auth._current.set(INSTRUCTOR)
+    try:
+        assert acting_person("", "instructor_id") == "claire.dupont@ddt-69"
+        assert acting_person(" claire.dupont@ddt-69 ", "instructor_id") == "claire.dupont@ddt-69"
+        with pytest.raises(PermisError) as raised:
+            acting_person("paul.martin@ddt-69", "instructor_id")
+        assert raised.value.code is ErrorCode.NOT_YOUR_IDENTIFIER
+        assert raised.value.details == {"field": "instructor_id"}
+        assert raised.value.grpc_status is grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        auth._current.reset(token)
+    # Outside an enforced call (a servicer's own unit tests) the field is kept as given.
+    assert acting_person(" paul.martin@ddt-69 ", "instructor_id") == "paul.martin@ddt-69"
+    assert acting_person("", "instructor_id") == ""
 
 
 # --- the interceptor on a server ---------------------------------------------------------

@@ -11,7 +11,8 @@ declares an access table (method name → roles allowed); ``AuthInterceptor`` en
 - health and reflection stay open (probes and grpcurl).
 
 The principal of the call is put in a contextvar (``current_principal``) for the checks a
-table cannot express, e.g. an instructor acting only on their own department's cases.
+table cannot express: an instructor acting only on their own department's cases
+(``require_department``), a person acting only in their own name (``acting_person``).
 Minting and verifying are pure functions of the secret and an injected clock.
 """
 
@@ -200,6 +201,24 @@ def require_department(department: str) -> None:
         return
     if principal.department != department:
         raise PermisError(ErrorCode.WRONG_DEPARTMENT, details={"department": department})
+
+
+def acting_person(claimed: str, field: str) -> str:
+    """The identifier a person's action is recorded under: their token's subject.
+
+    An instructor's decision, an examiner's result, an agent's verdict or an operator's
+    cancellation names who acted (``instructor_id``…). Under an enforced call an empty
+    field takes the caller's subject and any other value is refused
+    (``not_your_identifier``): nobody records an act in a colleague's name. Outside an
+    enforced call (a servicer's unit tests) the field is kept as given, stripped.
+    """
+    claimed = claimed.strip()
+    principal = _current.get()
+    if principal is None:
+        return claimed
+    if claimed and claimed != principal.subject:
+        raise PermisError(ErrorCode.NOT_YOUR_IDENTIFIER, details={"field": field})
+    return principal.subject
 
 
 def roles(*names: str) -> frozenset[str]:

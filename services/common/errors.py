@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     TRACKING_NOT_FOUND = "tracking_not_found"
     WRONG_DEPARTMENT = "wrong_department"
+    NOT_YOUR_IDENTIFIER = "not_your_identifier"
     PRE_CHECK_NOT_OPEN = "pre_check_not_open"
     EXAM_NOT_PASSED = "exam_not_passed"
     TITLE_NOT_FOUND = "title_not_found"
@@ -177,6 +178,11 @@ CATALOGUE: dict[ErrorCode, tuple[str, grpc.StatusCode]] = {
     ),
     ErrorCode.WRONG_DEPARTMENT: (
         "Ce dossier relève d'un autre département.",
+        grpc.StatusCode.PERMISSION_DENIED,
+    ),
+    ErrorCode.NOT_YOUR_IDENTIFIER: (
+        "Vous ne pouvez agir qu'en votre propre nom : l'identifiant indiqué n'est pas "
+        "celui de votre connexion.",
         grpc.StatusCode.PERMISSION_DENIED,
     ),
     ErrorCode.PRE_CHECK_NOT_OPEN: (

@@ -17,7 +17,7 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from permis.ctn.v1 import ctn_pb2, ctn_pb2_grpc
-from services.common.auth import CTN_AGENT, OPERATOR, WORKER, AccessTable, roles
+from services.common.auth import CTN_AGENT, OPERATOR, WORKER, AccessTable, acting_person, roles
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -161,7 +161,7 @@ class PreCheckServicer(ctn_pb2_grpc.PreCheckServiceServicer):
         self, request: ctn_pb2.MarkNonCompliantRequest, context: grpc.aio.ServicerContext
     ) -> ctn_pb2.PreCheckResult:
         request_number = request_number_of(request.request_number)
-        agent_id = agent_id_of(request.agent_id)
+        agent_id = agent_id_of(acting_person(request.agent_id, "agent_id"))
         findings = as_dicts(
             rules.agent_findings((f.code, f.message, f.field) for f in request.findings)
         )

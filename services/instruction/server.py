@@ -41,6 +41,7 @@ from services.common.auth import (
     OPERATOR,
     WORKER,
     AccessTable,
+    acting_person,
     current_principal,
     require_department,
     roles,
@@ -201,6 +202,11 @@ def _required(value: str, field: str) -> str:
     return value.strip()
 
 
+def _instructor(instructor_id: str) -> str:
+    """Who decides or claims: the calling instructor (see ``acting_person``)."""
+    return _required(acting_person(instructor_id, "instructor_id"), "instructor_id")
+
+
 # ---- the servicer --------------------------------------------------------------------
 
 
@@ -315,7 +321,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         """Checked, then the links fetched, then the claim written: if the document
         service cannot give the links, nothing is recorded and the instructor retries."""
         number = _required(request.request_number, "request_number")
-        instructor = _required(request.instructor_id, "instructor_id")
+        instructor = _instructor(request.instructor_id)
         department = rules.check_department(request.department.strip())
         require_department(department)
         case = await self._case(number)
@@ -430,7 +436,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
             request.neph,
             request.category,
             request.exam_date,
-            request.examiner_id,
+            acting_person(request.examiner_id, "examiner_id"),
             today=rules.paris_today(),
         )
         key = (checked.neph, checked.category.value, checked.exam_date)
@@ -495,7 +501,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         case = await self._decide(
             _required(request.request_number, "request_number"),
             ACCEPTED,
-            _required(request.instructor_id, "instructor_id"),
+            _instructor(request.instructor_id),
         )
         return await self._deliver(case)
 
@@ -503,7 +509,7 @@ class InstructionServicer(instruction_pb2_grpc.InstructionServiceServicer):
         self, request: instruction_pb2.RejectCaseRequest, context: grpc.aio.ServicerContext
     ) -> instruction_pb2.Decision:
         number = _required(request.request_number, "request_number")
-        instructor = _required(request.instructor_id, "instructor_id")
+        instructor = _instructor(request.instructor_id)
         reason_code, reason_text = rules.check_rejection(request.reason_code, request.reason_text)
         case = await self._decide(number, REJECTED, instructor, reason_code, reason_text)
         return await self._deliver(case)

@@ -33,7 +33,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from permis.production.v1 import production_pb2, production_pb2_grpc
-from services.common.auth import CONTACT_CENTRE, OPERATOR, POST, PRINTER, WORKER, AccessTable, roles
+from services.common.auth import (
+    CONTACT_CENTRE,
+    OPERATOR,
+    POST,
+    PRINTER,
+    WORKER,
+    AccessTable,
+    acting_person,
+    roles,
+)
 from services.common.db import is_unique_violation, make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
 from services.common.grpc_server import ServiceDefinition
@@ -279,7 +288,7 @@ class ProductionServicer(production_pb2_grpc.ProductionServiceServicer):
         """Returned → resend_requested, told to the journey (which has the card shipped
         again); asking again while it is pending re-delivers and changes nothing."""
         number = request_number_of(request.request_number)
-        agent = rules.check_agent_id(request.agent_id)
+        agent = rules.check_agent_id(acting_person(request.agent_id, "agent_id"))
         for _ in range(MAX_RACES):
             title = await self._title(number)
             if rules.resend_outcome(title.state) == rules.REPEAT:

@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from permis.identity.v1 import identity_pb2
 from permis.support.v1 import support_pb2, support_pb2_grpc
-from services.common.auth import OPERATOR, AccessTable, roles
+from services.common.auth import OPERATOR, AccessTable, acting_person, roles
 from services.common.clients import ServiceClients
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ErrorCode, PermisError
@@ -199,7 +199,7 @@ class SupportServicer(support_pb2_grpc.SupportServiceServicer):
         self, request: support_pb2.CancelRequestRequest, context: grpc.aio.ServicerContext
     ) -> support_pb2.CancelRequestResponse:
         number = rules.check_request_number(request.request_number)
-        operator = rules.check_operator(request.operator_id)
+        operator = rules.check_operator(acting_person(request.operator_id, "operator_id"))
         reason = rules.check_reason(request.reason)
         for _ in range(MAX_RACES):
             action = await self.store.open_action(rules.KIND_CANCEL, number)

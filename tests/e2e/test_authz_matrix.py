@@ -281,14 +281,16 @@ async def test_an_instructor_acts_only_on_their_department(
             )
         await _wrong_department(
             ddt.AcceptCase(
-                instruction_pb2.AcceptCaseRequest(request_number=number, instructor_id="paul")
+                instruction_pb2.AcceptCaseRequest(
+                    request_number=number, instructor_id="paul@ddt-75"
+                )
             )
         )
         await _wrong_department(
             ddt.RejectCase(
                 instruction_pb2.RejectCaseRequest(
                     request_number=number,
-                    instructor_id="paul",
+                    instructor_id="paul@ddt-75",
                     reason_code="non_compliant_document",
                     reason_text="Pièce illisible.",
                 )
@@ -372,3 +374,121 @@ async def test_gateway_endpoints_for_anonymous_another_candidate_and_the_owner(
     assert (await http.get(requests)).json()["documents"] == view["documents"]
     document = await http.get(f"{requests}/documents/{document_id}")
     assert document.status_code == 200 and document.content.startswith(b"%PDF")
+
+
+async def test_a_person_acts_only_in_their_own_name(
+    stack: LocalStack, owner: tuple[httpx.AsyncClient, dict[str, Any]]
+) -> None:
+    """Who decided, checked, cancelled or asked a resend is the token's subject: naming a
+    colleague is refused before anything is read or written; leaving the field empty
+    records the caller. (Last in the module: it claims the owner's case.)"""
+    number = owner[1]["request_number"]
+    settings = stack.settings
+    someone_else = "collegue@ailleurs"
+    attempts: list[tuple[str, str, str | None, str, Any]] = [  # address, role, dept, rpc, request
+        (
+            settings.instruction_address,
+            auth.DDT_INSTRUCTOR,
+            "69",
+            "/permis.instruction.v1.InstructionService/ClaimCase",
+            instruction_pb2.ClaimCaseRequest(
+                request_number=number, instructor_id=someone_else, department="69"
+            ),
+        ),
+        (
+            settings.instruction_address,
+            auth.DDT_INSTRUCTOR,
+            "69",
+            "/permis.instruction.v1.InstructionService/AcceptCase",
+            instruction_pb2.AcceptCaseRequest(request_number=number, instructor_id=someone_else),
+        ),
+        (
+            settings.instruction_address,
+            auth.DDT_INSTRUCTOR,
+            "69",
+            "/permis.instruction.v1.InstructionService/RejectCase",
+            instruction_pb2.RejectCaseRequest(
+                request_number=number,
+                instructor_id=someone_else,
+                reason_code="non_compliant_document",
+                reason_text="Pièce illisible.",
+            ),
+        ),
+        (
+            settings.instruction_address,
+            auth.EXAMINER,
+            None,
+            "/permis.instruction.v1.InstructionService/RecordExamResult",
+            instruction_pb2.RecordExamResultRequest(
+                neph="690000000001",
+                category="B",
+                exam_date="2026-01-05",
+                passed=True,
+                examiner_id=someone_else,
+            ),
+        ),
+        (
+            settings.ctn_address,
+            auth.CTN_AGENT,
+            None,
+            "/permis.ctn.v1.PreCheckService/MarkNonCompliant",
+            ctn_pb2.MarkNonCompliantRequest(request_number=number, agent_id=someone_else),
+        ),
+        (
+            settings.support_address,
+            auth.OPERATOR,
+            None,
+            "/permis.support.v1.SupportService/CancelRequest",
+            support_pb2.CancelRequestRequest(
+                request_number=number, operator_id=someone_else, reason="Demande du candidat."
+            ),
+        ),
+        (
+            settings.production_address,
+            auth.CONTACT_CENTRE,
+            None,
+            "/permis.production.v1.ProductionService/RequestResend",
+            production_pb2.RequestResendRequest(request_number=number, agent_id=someone_else),
+        ),
+    ]
+    for address, role, department, path, request in attempts:
+        async with channel_as(
+            address, role, subject="claire@ddt-69", department=department, settings=settings
+        ) as channel:
+            rpc = channel.unary_unary(
+                path,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=lambda data: data,
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await rpc(request, timeout=20)
+            assert raised.value.code() is grpc.StatusCode.PERMISSION_DENIED, path
+            refusal = PermisError.from_rpc_error(raised.value)
+            assert refusal is not None, path
+            assert refusal.code is ErrorCode.NOT_YOUR_IDENTIFIER, (path, refusal)
+            named = next(f.name for f, v in request.ListFields() if v == someone_else)
+            assert refusal.details == {"field": named}, path
+            assert "propre nom" in refusal.message
+
+    async with channel_as(
+        settings.instruction_address,
+        auth.DDT_INSTRUCTOR,
+        subject="claire@ddt-69",
+        department="69",
+        settings=settings,
+    ) as channel:
+        ddt = instruction_pb2_grpc.InstructionServiceStub(channel)
+        # Nothing was written by the refusals: the case is neither claimed nor decided.
+        case = await ddt.GetCase(instruction_pb2.GetCaseRequest(request_number=number))
+        assert (case.state, case.claimed_by) == ("pending", "")
+        # An empty identifier records the caller; their own one is accepted as well.
+        claimed = await ddt.ClaimCase(
+            instruction_pb2.ClaimCaseRequest(request_number=number, department="69")
+        )
+        assert claimed.claimed_by == "claire@ddt-69"
+        again = await ddt.ClaimCase(
+            instruction_pb2.ClaimCaseRequest(
+                request_number=number, instructor_id="claire@ddt-69", department="69"
+            )
+        )
+        assert again.claimed_by == "claire@ddt-69"
