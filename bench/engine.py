@@ -15,6 +15,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from bench.shaped import Shape
+
 # What is printed, in this order: (label, the event that counts one).
 SHOWN = (
     ("workflow tasks", EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
@@ -38,6 +40,22 @@ class EngineWork:
 
     def count(self, event_type: int) -> int:
         return self.events[event_type]
+
+    def shape(self, per: int) -> Shape:
+        """What one unit (of ``per``) asked for, rounded: the engine-shaped reference's."""
+        per = max(per, 1)
+
+        def each(kind: int) -> int:
+            return round(self.events[kind] / per)
+
+        return Shape(
+            activities=each(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+            updates=each(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED),
+            signals=each(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+            upserts=each(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+            timers=each(EventType.EVENT_TYPE_TIMER_STARTED),
+            children=each(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED),
+        )
 
     def describe(self, per: int) -> str:
         """Per unit (a journey, a bare workflow): events, then each kind shown."""

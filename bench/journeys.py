@@ -11,6 +11,9 @@ Starts the local stack (``LocalStack``) on free ports in a temporary directory, 
 2. on the same Temporal server, N bare workflows (trivial activities, as many as one
    journey runs, own task queue, worker in this process), C at a time: the bare
    activities/s and the ratio journey rate / bare rate;
+   2b. N engine-shaped workflows (``bench/shaped.py``: the journey's counts of activities,
+   updates, signals, upserts, timers and children, trivial bodies), C at a time: the
+   ratio journey rate / shaped rate, informational (``--no-shaped`` skips it);
 3. stores K extra draft requests (workflows started directly, as the gateway would),
    then reads a request's status through the gateway at a fixed rate (open loop) and
    times the DDT queue (ListPendingCases);
@@ -43,6 +46,7 @@ from temporalio.worker import Worker
 
 from bench import engine, memory, queue
 from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
+from bench.shaped import SHAPED_TASK_QUEUE, Shape, ShapedChild, ShapedWorkflow, shaped_step
 from deploy.local import demo
 from deploy.local.stack import LocalStack, StackPorts
 from deploy.partners.simulator import play_partners
@@ -167,27 +171,101 @@ async def bounded(
 # ---- 2. the bare engine -----------------------------------------------------------------
 
 
-async def bare_run(client: Client, count: int, activities: int, concurrency: int) -> float:
-    """Seconds for ``count`` bare workflows of ``activities`` activities each."""
-    async with Worker(
-        client, task_queue=BARE_TASK_QUEUE, workflows=[BareWorkflow], activities=[bare_step]
-    ):
-
-        async def one(i: int) -> None:
-            await client.execute_workflow(
-                BareWorkflow.run,
-                activities,
-                id=f"bench-bare-{uuid.uuid4().hex[:12]}",
-                task_queue=BARE_TASK_QUEUE,
-            )
-
-        await one(-1)  # warm-up: the worker's first poll, the sandbox's first import
+async def reference_run(
+    worker: Worker, count: int, concurrency: int, one: Callable[[int], Awaitable[None]]
+) -> float:
+    """Seconds for ``count`` runs of ``one``, ``concurrency`` at a time, with ``worker``
+    (in this process) polling; one untimed run first warms the worker and its sandbox."""
+    async with worker:
+        await one(-1)
         started = time.perf_counter()
         errors = [e for e in await bounded(count, concurrency, one) if e is not None]
         elapsed = time.perf_counter() - started
     if errors:
-        raise RuntimeError(f"{len(errors)} bare workflows failed: {errors[0]!r}")
+        raise RuntimeError(f"{len(errors)} reference workflows failed: {errors[0]!r}")
     return elapsed
+
+
+async def bare_run(client: Client, count: int, activities: int, concurrency: int) -> float:
+    """Seconds for ``count`` bare workflows of ``activities`` activities each."""
+    worker = Worker(
+        client, task_queue=BARE_TASK_QUEUE, workflows=[BareWorkflow], activities=[bare_step]
+    )
+
+    async def one(i: int) -> None:
+        await client.execute_workflow(
+            BareWorkflow.run,
+            activities,
+            id=f"bench-bare-{uuid.uuid4().hex[:12]}",
+            task_queue=BARE_TASK_QUEUE,
+        )
+
+    return await reference_run(worker, count, concurrency, one)
+
+
+async def shaped_run(client: Client, count: int, shape: Shape, concurrency: int) -> float:
+    """Seconds for ``count`` engine-shaped workflows: each started, sent its updates one
+    after the other (as a candidate's steps come), then its signals, then awaited."""
+    worker = Worker(
+        client,
+        task_queue=SHAPED_TASK_QUEUE,
+        workflows=[ShapedWorkflow, ShapedChild],
+        activities=[shaped_step],
+    )
+
+    async def one(i: int) -> None:
+        handle = await client.start_workflow(
+            ShapedWorkflow.run,
+            shape,
+            id=f"bench-shaped-{uuid.uuid4().hex[:12]}",
+            task_queue=SHAPED_TASK_QUEUE,
+        )
+        for index in range(shape.updates):
+            await handle.execute_update(ShapedWorkflow.step, index)
+        for index in range(shape.signals):
+            await handle.signal(ShapedWorkflow.event, index)
+        await handle.result()
+
+    return await reference_run(worker, count, concurrency, one)
+
+
+async def measure_shaped(
+    stack: LocalStack,
+    count: int,
+    concurrency: int,
+    shape: Shape,
+    journey_rate: float,
+    journey_cpu: float,
+) -> None:
+    """Section 2b: the engine-shaped reference (``bench/shaped.py``), its rate, and the
+    journeys' rate against it: what our code costs beyond the engine work it asks for."""
+    client = stack.temporal_client
+    assert client is not None
+    out(
+        f"\n[2b] {count} engine-shaped workflows ({shape.activities} activities, "
+        f"{shape.updates} updates, {shape.signals} signals, {shape.upserts} upserts, "
+        f"{shape.timers} timers, {shape.children} child; trivial bodies), {concurrency} at a "
+        "time (same server, worker in this process)…"
+    )
+    cpu = CpuMeter(stack)
+    seconds = await shaped_run(client, count, shape, concurrency)
+    used = cpu.used()
+    rate = count / seconds
+    out(f"  shaped workflows/s    {rate:8.2f}")
+    shaped_work = await engine.engine_work(client, f"TaskQueue = '{SHAPED_TASK_QUEUE}'")
+    # Per unit, its child's history counted with it, as a journey's counts do.
+    units = max(shaped_work.workflows // (1 + shape.children), 1)
+    out(f"  engine work/unit      {shaped_work.describe(units)}")
+    out(used.report())
+    out(
+        f"  journey/shaped ratio  {journey_rate / rate:8.3f}   (informational: what our code "
+        "costs beyond the engine work the journey asks for)"
+    )
+    out(
+        f"  CPU per unit          journey {journey_cpu:.2f} s; "
+        f"engine-shaped workflow {used.total / count:.2f} s (Temporal server "
+        f"{used.seconds.get('temporal', 0.0) / count:.2f} s)"
+    )
 
 
 def report_cpu_bounds(journeys: CpuUse, done: int, bare: CpuUse, bare_count: int) -> None:
@@ -386,7 +464,7 @@ class Reads:
     queue_sizes: tuple[int, ...] = QUEUE_SIZES
 
 
-async def bench(journeys: int, concurrency: int, reads: Reads) -> None:
+async def bench(journeys: int, concurrency: int, reads: Reads, shaped: bool = True) -> None:
     demo.say = lambda step: None  # the helpers narrate each step; not here
     with tempfile.TemporaryDirectory(prefix="permis-bench-") as tmp:
         stack = LocalStack(Path(tmp), StackPorts.free())
@@ -394,11 +472,13 @@ async def bench(journeys: int, concurrency: int, reads: Reads) -> None:
         started = time.perf_counter()
         async with stack:
             out(f"Stack up in {time.perf_counter() - started:.1f} s.")
-            await measure(stack, journeys, concurrency, reads)
+            await measure(stack, journeys, concurrency, reads, shaped)
             out("Stopping the stack…")
 
 
-async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Reads) -> None:
+async def measure(
+    stack: LocalStack, journeys: int, concurrency: int, plan: Reads, shaped: bool = True
+) -> None:
     stored, status_rate, status_seconds = plan.stored, plan.status_rate, plan.status_seconds
     dossier_rate, queue_sizes = plan.dossier_rate, plan.queue_sizes
     client = stack.temporal_client
@@ -468,6 +548,10 @@ async def measure(stack: LocalStack, journeys: int, concurrency: int, plan: Read
         f"{verdict(ratio >= TARGET_BARE_RATIO)}"
     )
     report_cpu_bounds(journeys_cpu, max(done, 1), bare_cpu, journeys)
+    if shaped:
+        shape = work.shape(done)
+        journey_cpu = journeys_cpu.total / max(done, 1)
+        await measure_shaped(stack, journeys, concurrency, shape, journey_rate, journey_cpu)
 
     # 3. Stored requests, status reads, DDT queue.
     out(f"\n[3] A reader account, {stored} stored draft requests, status reads…")
@@ -626,6 +710,11 @@ def main(argv: list[str] | None = None) -> None:
         metavar="K1,K2",
         help="pending cases in the DDT queue when its pages are timed, e.g. 1000,100000",
     )
+    parser.add_argument(
+        "--no-shaped",
+        action="store_true",
+        help="skip section 2b, the engine-shaped reference (bench/shaped.py)",
+    )
     args = parser.parse_args(argv)
     reads = Reads(
         args.stored_requests,
@@ -635,7 +724,7 @@ def main(argv: list[str] | None = None) -> None:
         args.dossier_rate,
         tuple(int(n) for n in args.queue_cases.split(",") if n),
     )
-    run_then_leave(bench(args.journeys, args.concurrency, reads))
+    run_then_leave(bench(args.journeys, args.concurrency, reads, shaped=not args.no_shaped))
 
 
 if __name__ == "__main__":
