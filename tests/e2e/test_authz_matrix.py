@@ -164,6 +164,11 @@ async def call(
     return await rpc(request if request is not None else request_class(), timeout=20, **kw)
 
 
+def rpc_of(service: str, name: str) -> descriptor.MethodDescriptor:
+    """The descriptor of ``service``'s rpc ``name`` (full service name)."""
+    return SERVICES[service].methods_by_name[name]
+
+
 async def refusal_of(awaitable: Any) -> PermisError | None:
     """The access layer's refusal of a call, or None if the call reached its handler."""
     try:
@@ -385,12 +390,13 @@ async def test_a_person_acts_only_in_their_own_name(
     number = owner[1]["request_number"]
     settings = stack.settings
     someone_else = "collegue@ailleurs"
-    attempts: list[tuple[str, str, str | None, str, Any]] = [  # address, role, dept, rpc, request
+    # (address, role, department, method, a request naming someone else)
+    attempts: list[tuple[str, str, str | None, descriptor.MethodDescriptor, Any]] = [
         (
             settings.instruction_address,
             auth.DDT_INSTRUCTOR,
             "69",
-            "/permis.instruction.v1.InstructionService/ClaimCase",
+            rpc_of("permis.instruction.v1.InstructionService", "ClaimCase"),
             instruction_pb2.ClaimCaseRequest(
                 request_number=number, instructor_id=someone_else, department="69"
             ),
@@ -399,14 +405,14 @@ async def test_a_person_acts_only_in_their_own_name(
             settings.instruction_address,
             auth.DDT_INSTRUCTOR,
             "69",
-            "/permis.instruction.v1.InstructionService/AcceptCase",
+            rpc_of("permis.instruction.v1.InstructionService", "AcceptCase"),
             instruction_pb2.AcceptCaseRequest(request_number=number, instructor_id=someone_else),
         ),
         (
             settings.instruction_address,
             auth.DDT_INSTRUCTOR,
             "69",
-            "/permis.instruction.v1.InstructionService/RejectCase",
+            rpc_of("permis.instruction.v1.InstructionService", "RejectCase"),
             instruction_pb2.RejectCaseRequest(
                 request_number=number,
                 instructor_id=someone_else,
@@ -418,7 +424,7 @@ async def test_a_person_acts_only_in_their_own_name(
             settings.instruction_address,
             auth.EXAMINER,
             None,
-            "/permis.instruction.v1.InstructionService/RecordExamResult",
+            rpc_of("permis.instruction.v1.InstructionService", "RecordExamResult"),
             instruction_pb2.RecordExamResultRequest(
                 neph="690000000001",
                 category="B",
@@ -431,14 +437,14 @@ async def test_a_person_acts_only_in_their_own_name(
             settings.ctn_address,
             auth.CTN_AGENT,
             None,
-            "/permis.ctn.v1.PreCheckService/MarkNonCompliant",
+            rpc_of("permis.ctn.v1.PreCheckService", "MarkNonCompliant"),
             ctn_pb2.MarkNonCompliantRequest(request_number=number, agent_id=someone_else),
         ),
         (
             settings.support_address,
             auth.OPERATOR,
             None,
-            "/permis.support.v1.SupportService/CancelRequest",
+            rpc_of("permis.support.v1.SupportService", "CancelRequest"),
             support_pb2.CancelRequestRequest(
                 request_number=number, operator_id=someone_else, reason="Demande du candidat."
             ),
@@ -447,27 +453,22 @@ async def test_a_person_acts_only_in_their_own_name(
             settings.production_address,
             auth.CONTACT_CENTRE,
             None,
-            "/permis.production.v1.ProductionService/RequestResend",
+            rpc_of("permis.production.v1.ProductionService", "RequestResend"),
             production_pb2.RequestResendRequest(request_number=number, agent_id=someone_else),
         ),
     ]
-    for address, role, department, path, request in attempts:
+    for address, role, department, rpc, request in attempts:
         async with channel_as(
             address, role, subject="claire@ddt-69", department=department, settings=settings
         ) as channel:
-            rpc = channel.unary_unary(
-                path,
-                request_serializer=type(request).SerializeToString,
-                response_deserializer=lambda data: data,
-            )
             with pytest.raises(grpc.aio.AioRpcError) as raised:
-                await rpc(request, timeout=20)
-            assert raised.value.code() is grpc.StatusCode.PERMISSION_DENIED, path
+                await call(channel, rpc, request)
+            assert raised.value.code() is grpc.StatusCode.PERMISSION_DENIED, rpc.full_name
             refusal = PermisError.from_rpc_error(raised.value)
-            assert refusal is not None, path
-            assert refusal.code is ErrorCode.NOT_YOUR_IDENTIFIER, (path, refusal)
+            assert refusal is not None, rpc.full_name
+            assert refusal.code is ErrorCode.NOT_YOUR_IDENTIFIER, (rpc.full_name, refusal)
             named = next(f.name for f, v in request.ListFields() if v == someone_else)
-            assert refusal.details == {"field": named}, path
+            assert refusal.details == {"field": named}, rpc.full_name
             assert "propre nom" in refusal.message
 
     async with channel_as(
