@@ -46,7 +46,7 @@ from temporalio.worker import Worker
 
 from bench import engine, memory, queue
 from bench.bare import BARE_TASK_QUEUE, BareWorkflow, bare_step
-from bench.shaped import SHAPED_TASK_QUEUE, Shape, ShapedChild, ShapedWorkflow, shaped_step
+from bench.shaped import SHAPED_TASK_QUEUE, Shape, ShapedChild, ShapedWorkflow
 from deploy.local import demo
 from deploy.local.stack import LocalStack, StackPorts
 from deploy.partners.simulator import play_partners
@@ -210,7 +210,7 @@ async def shaped_run(client: Client, count: int, shape: Shape, concurrency: int)
         client,
         task_queue=SHAPED_TASK_QUEUE,
         workflows=[ShapedWorkflow, ShapedChild],
-        activities=[shaped_step],
+        activities=[bare_step],  # the same trivial activity as the bare reference
     )
 
     async def one(i: int) -> None:
@@ -393,7 +393,7 @@ class CpuMeter:
     """CPU seconds each process of the stack (and this one, ``bench``) used in a phase."""
 
     def __init__(self, stack: LocalStack) -> None:
-        self.pids = {child.name: child.process.pid for child in stack.children}
+        self.pids = stack_pids(stack)
         self.pids["bench"] = os.getpid()
         self.since = self.snapshot()
         self.wall = time.perf_counter()
@@ -637,16 +637,20 @@ async def measure(
     report_memory(stack)
 
 
+def stack_pids(stack: LocalStack) -> dict[str, int]:
+    """Each child process of the stack by name."""
+    return {child.name: child.process.pid for child in stack.children}
+
+
 def stack_memory_of(stack: LocalStack) -> memory.StackMemory:
-    pids = {child.name: child.process.pid for child in stack.children}
-    return memory.stack_memory(pids, os.getpid())
+    return memory.stack_memory(stack_pids(stack), os.getpid())
 
 
 def report_memory(stack: LocalStack) -> None:
     """Section 4: each process's peak, and the stack's with shared libraries counted once
     (the verdict; ``bench/memory.py`` says why the plain sum over-counts)."""
-    figures = stack_memory_of(stack)
-    pids = {child.name: child.process.pid for child in stack.children}
+    pids = stack_pids(stack)
+    figures = memory.stack_memory(pids, os.getpid())
     out("\n[4] Peak resident memory of each process of the stack (MiB):")
     out(f"    {'process':<14} {'peak RSS':>9} {'shared':>8} {'own peak':>9}")
     for name in pids:

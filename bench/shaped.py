@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import workflow
+
+from bench.bare import bare_step
 
 with workflow.unsafe.imports_passed_through():
     import workflows.ids as ids
@@ -40,11 +42,6 @@ class Shape:
     upserts: int
     timers: int
     children: int
-
-
-@activity.defn(name="BenchShapedStep")
-async def shaped_step(step: int) -> int:
-    return step + 1
 
 
 @workflow.defn(name="BenchShapedChild")
@@ -86,7 +83,7 @@ class ShapedWorkflow:
         done = 0
         for step in range(shape.activities):
             done = await workflow.execute_activity(
-                shaped_step, step, start_to_close_timeout=STEP_TIMEOUT
+                bare_step, step, start_to_close_timeout=STEP_TIMEOUT
             )
         for child in range(shape.children):
             await workflow.execute_child_workflow(
